@@ -1,0 +1,153 @@
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::ops::{l2_normalize, safe_sqrt};
+
+/// How two sets of embeddings are compared, following PML's `distances` module.
+///
+/// A distance is either a true distance (smaller means closer: [`Distance::Lp`]) or a similarity
+/// (larger means closer: [`Distance::Cosine`], [`Distance::DotProduct`]); [`Distance::is_inverted`]
+/// tells which, and [`Distance::margin`], [`Distance::smallest`] and [`Distance::largest`] let a
+/// loss formula be written once for both.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Distance {
+    /// Euclidean distance `|x - y|`, raised to `power` (PML's `LpDistance(p=2)`).
+    ///
+    /// `power = 2` gives the squared distance. With `normalize_embeddings` the rows are first
+    /// divided by their L2 norm (PML's default).
+    Lp {
+        /// Divide each embedding by its L2 norm first.
+        normalize_embeddings: bool,
+        /// Exponent applied to the distance (1 = plain, 2 = squared).
+        power: f64,
+    },
+    /// Cosine similarity `x^ . y^` (PML's `CosineSimilarity`); inverted.
+    Cosine,
+    /// Dot product `x . y`, optionally of normalized rows (PML's `DotProductSimilarity`); inverted.
+    DotProduct {
+        /// Divide each embedding by its L2 norm first (PML's default is true).
+        normalize_embeddings: bool,
+    },
+}
+
+impl Default for Distance {
+    /// PML's default: L2 distance between normalized embeddings.
+    fn default() -> Self {
+        Self::l2()
+    }
+}
+
+impl Distance {
+    /// L2 distance between normalized embeddings (PML's `LpDistance()`).
+    pub fn l2() -> Self {
+        Self::Lp { normalize_embeddings: true, power: 1.0 }
+    }
+
+    /// Squared L2 distance between normalized embeddings (`LpDistance(power=2)`).
+    pub fn squared_l2() -> Self {
+        Self::Lp { normalize_embeddings: true, power: 2.0 }
+    }
+
+    /// True for similarities (larger is closer), false for distances.
+    pub fn is_inverted(&self) -> bool {
+        !matches!(self, Self::Lp { .. })
+    }
+
+    /// Whether rows are L2-normalized before comparison.
+    pub fn normalizes(&self) -> bool {
+        match self {
+            Self::Lp { normalize_embeddings, .. } => *normalize_embeddings,
+            Self::Cosine => true,
+            Self::DotProduct { normalize_embeddings } => *normalize_embeddings,
+        }
+    }
+
+    /// Normalizes `x` if this distance normalizes its inputs, else returns it unchanged.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, d]` -> `[n, d]`
+    pub fn maybe_normalize(&self, x: Tensor<2>) -> Tensor<2> {
+        if self.normalizes() { l2_normalize(x) } else { x }
+    }
+
+    /// All pairwise values between `query` and `reference`.
+    ///
+    /// The L2 distance is computed as `|q|^2 + |r|^2 - 2 q.r`, clamped at 0 before a square root
+    /// whose gradient at 0 is 0, so coincident embeddings give a zero distance and no NaN.
+    ///
+    /// # Shapes
+    /// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
+    pub fn matrix(&self, query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
+        let q = self.maybe_normalize(query);
+        let r = self.maybe_normalize(reference);
+        self.matrix_normalized(q, r)
+    }
+
+    /// Like [`Distance::matrix`] but for inputs already passed through
+    /// [`Distance::maybe_normalize`].
+    ///
+    /// # Shapes
+    /// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
+    pub fn matrix_normalized(&self, query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Lp { power, .. } => {
+                let sq = squared_l2(query, reference);
+                if *power == 2.0 {
+                    sq
+                } else if *power == 1.0 {
+                    safe_sqrt(sq)
+                } else {
+                    safe_sqrt(sq).powf_scalar(*power)
+                }
+            }
+            Self::Cosine | Self::DotProduct { .. } => query.matmul(reference.transpose()),
+        }
+    }
+
+    /// How much `x` beats `y` as a match: `x - y` for distances, `y - x` for similarities.
+    pub fn margin<const D: usize>(&self, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { y - x } else { x - y }
+    }
+
+    /// `margin(x, s)` with a constant right-hand side: `x - s` for distances, `s - x` for
+    /// similarities.
+    pub fn margin_to<const D: usize>(&self, x: Tensor<D>, s: f64) -> Tensor<D> {
+        if self.is_inverted() { x.neg().add_scalar(s) } else { x.sub_scalar(s) }
+    }
+
+    /// `margin(s, x)` with a constant left-hand side: `s - x` for distances, `x - s` for
+    /// similarities.
+    pub fn margin_from<const D: usize>(&self, s: f64, x: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { x.sub_scalar(s) } else { x.neg().add_scalar(s) }
+    }
+
+    /// Element-wise closest of two values: min for distances, max for similarities.
+    pub fn smallest<const D: usize>(&self, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { x.max_pair(y) } else { x.min_pair(y) }
+    }
+
+    /// Element-wise farthest of two values: max for distances, min for similarities.
+    pub fn largest<const D: usize>(&self, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { x.min_pair(y) } else { x.max_pair(y) }
+    }
+}
+
+/// Below this many `n * m * d` elements the squared distance is computed from explicit
+/// differences, which is exact even for near-identical embeddings; above it, from one matrix
+/// product (`|q|^2 + |r|^2 - 2 q.r`), which loses about `1e-7` absolute to cancellation.
+pub const EXACT_DIFFERENCE_LIMIT: usize = 1 << 21;
+
+/// `|q_i - r_j|^2`, clamped at 0.
+fn squared_l2(query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
+    let [n, d] = query.dims();
+    let m = reference.dims()[0];
+    if n * m * d <= EXACT_DIFFERENCE_LIMIT {
+        let q = query.reshape([n, 1, d]).expand([n, m, d]);
+        let r = reference.reshape([1, m, d]).expand([n, m, d]);
+        return (q - r).square().sum_dim(2).reshape([n, m]);
+    }
+    let qn = query.clone().square().sum_dim(1); // [n, 1]
+    let rn = reference.clone().square().sum_dim(1).transpose(); // [1, m]
+    let dot = query.matmul(reference.transpose());
+    (qn + rn - dot.mul_scalar(2.0)).clamp_min(0.0)
+}

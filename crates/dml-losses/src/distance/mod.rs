@@ -1,0 +1,5 @@
+//! Distances and similarities between embeddings.
+
+mod kind;
+
+pub use kind::Distance;

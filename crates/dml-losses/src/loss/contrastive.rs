@@ -1,0 +1,65 @@
+use burn::config::Config;
+
+use super::{LossInput, MetricLoss};
+use crate::distance::Distance;
+use crate::error::{LossResult, check_finite};
+use crate::ops::relu;
+use crate::reducer::{LossTerm, Reducer, TermKind};
+
+/// Configuration of [`ContrastiveLoss`]; defaults are PML's `ContrastiveLoss()`.
+#[derive(Config, Debug)]
+pub struct ContrastiveLossConfig {
+    /// Positive pairs closer than this cost nothing.
+    #[config(default = 0.0)]
+    pub pos_margin: f64,
+    /// Negative pairs farther than this cost nothing.
+    #[config(default = 1.0)]
+    pub neg_margin: f64,
+    /// How embeddings are compared.
+    #[config(default = "Distance::l2()")]
+    pub distance: Distance,
+    /// How per-pair values are reduced (each of the two sub-losses separately, then summed).
+    #[config(default = "Reducer::AvgNonZero")]
+    pub reducer: Reducer,
+}
+
+/// Contrastive loss (Hadsell et al. 2006) over all pairs of a batch, or the mined ones.
+///
+/// `pos_loss = [d(a, p) - m_pos]+` per positive pair, `neg_loss = [m_neg - d(a, n)]+` per
+/// negative pair (with a similarity the signs flip); each sub-loss is reduced on its own.
+#[derive(Clone, Debug)]
+pub struct ContrastiveLoss {
+    config: ContrastiveLossConfig,
+}
+
+impl ContrastiveLossConfig {
+    /// Validates the configuration and builds the loss.
+    pub fn init(&self) -> LossResult<ContrastiveLoss> {
+        check_finite("ContrastiveLoss", "pos_margin", self.pos_margin)?;
+        check_finite("ContrastiveLoss", "neg_margin", self.neg_margin)?;
+        self.reducer.validate()?;
+        Ok(ContrastiveLoss { config: self.clone() })
+    }
+}
+
+impl MetricLoss for ContrastiveLoss {
+    fn name(&self) -> &'static str {
+        "ContrastiveLoss"
+    }
+
+    fn reducer(&self) -> Reducer {
+        self.config.reducer
+    }
+
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
+        let c = &self.config;
+        let mat = c.distance.matrix(input.embeddings.clone(), input.ref_embeddings());
+        let (pos, neg) = input.pair_masks();
+        let pos_loss = relu(c.distance.margin_to(mat.clone(), c.pos_margin));
+        let neg_loss = relu(c.distance.margin_from(c.neg_margin, mat));
+        Ok(vec![
+            LossTerm::masked("pos_loss", TermKind::PosPair, pos_loss, pos),
+            LossTerm::masked("neg_loss", TermKind::NegPair, neg_loss, neg),
+        ])
+    }
+}

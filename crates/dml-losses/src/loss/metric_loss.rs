@@ -1,0 +1,38 @@
+use burn::tensor::{Int, Tensor};
+
+use super::LossInput;
+use crate::error::LossResult;
+use crate::reducer::{LossTerm, Reducer};
+
+/// A loss computed from a batch of embeddings and labels.
+///
+/// Implementors provide [`MetricLoss::terms`] (the unreduced values of each sub-loss) and
+/// [`MetricLoss::reducer`]; the reduction and the convenience entry points come for free.
+pub trait MetricLoss {
+    /// The name used in error messages.
+    fn name(&self) -> &'static str;
+
+    /// The reducer applied by [`MetricLoss::forward_input`].
+    fn reducer(&self) -> Reducer;
+
+    /// The unreduced terms of every sub-loss for this input.
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>>;
+
+    /// The reduced loss for a full input (mined pairs, a reference set).
+    ///
+    /// # Shapes
+    /// - returns `[1]` (or the concatenated values for [`Reducer::None`])
+    fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {
+        input.validate(self.name())?;
+        let terms = self.terms(input)?;
+        self.reducer().reduce(&terms)
+    }
+
+    /// The reduced loss over all pairs or triplets of a batch.
+    ///
+    /// # Shapes
+    /// - `embeddings`: `[n, d]`, `labels`: `[n]` -> `[1]`
+    fn forward(&self, embeddings: Tensor<2>, labels: Tensor<1, Int>) -> LossResult<Tensor<1>> {
+        self.forward_input(&LossInput::new(embeddings, labels))
+    }
+}

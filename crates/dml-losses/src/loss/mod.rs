@@ -1,0 +1,11 @@
+//! The losses, one per file, each with its `Config` and PML's defaults.
+
+mod contrastive;
+mod input;
+mod metric_loss;
+mod triplet_margin;
+
+pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
+pub use input::LossInput;
+pub use metric_loss::MetricLoss;
+pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};

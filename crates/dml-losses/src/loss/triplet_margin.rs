@@ -1,0 +1,139 @@
+use burn::config::Config;
+use burn::tensor::Tensor;
+
+use super::{LossInput, MetricLoss};
+use crate::distance::Distance;
+use crate::error::{LossError, LossResult, check_finite};
+use crate::miner::{Mined, Triplets, pair_product};
+use crate::ops::{relu, softplus};
+use crate::reducer::{LossTerm, Reducer, TermKind};
+
+/// Largest number of `[anchor, positive, negative]` entries evaluated at once; bigger batches
+/// are processed in blocks of anchors so memory stays bounded (`4 * 2^24` bytes per tensor).
+pub const DENSE_TRIPLET_BLOCK: usize = 1 << 24;
+
+/// Configuration of [`TripletMarginLoss`]; defaults are PML's `TripletMarginLoss()`.
+#[derive(Config, Debug)]
+pub struct TripletMarginLossConfig {
+    /// Required gap between the anchor-negative and anchor-positive distances.
+    #[config(default = 0.05)]
+    pub margin: f64,
+    /// Use the positive-negative distance when it violates the margin more (Balntas 2016).
+    #[config(default = false)]
+    pub swap: bool,
+    /// Use `softplus` instead of the hinge.
+    #[config(default = false)]
+    pub smooth_loss: bool,
+    /// How embeddings are compared.
+    #[config(default = "Distance::l2()")]
+    pub distance: Distance,
+    /// How per-triplet values are reduced.
+    #[config(default = "Reducer::AvgNonZero")]
+    pub reducer: Reducer,
+}
+
+/// Triplet margin loss `[d(a, p) - d(a, n) + margin]+` over every triplet of the batch, or over
+/// the triplets (or pairs sharing an anchor) that a miner selected.
+///
+/// PML samples triplets when `triplets_per_anchor` is a number; this implementation always
+/// uses all of them (PML's default, `"all"`), computed in blocks of anchors.
+#[derive(Clone, Debug)]
+pub struct TripletMarginLoss {
+    config: TripletMarginLossConfig,
+}
+
+impl TripletMarginLossConfig {
+    /// Validates the configuration and builds the loss.
+    pub fn init(&self) -> LossResult<TripletMarginLoss> {
+        check_finite("TripletMarginLoss", "margin", self.margin)?;
+        self.reducer.validate()?;
+        Ok(TripletMarginLoss { config: self.clone() })
+    }
+}
+
+impl TripletMarginLoss {
+    fn per_triplet(&self, violation: Tensor<3>) -> Tensor<3> {
+        let v = violation.add_scalar(self.config.margin);
+        if self.config.smooth_loss { softplus(v) } else { relu(v) }
+    }
+}
+
+impl MetricLoss for TripletMarginLoss {
+    fn name(&self) -> &'static str {
+        "TripletMarginLoss"
+    }
+
+    fn reducer(&self) -> Reducer {
+        self.config.reducer
+    }
+
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
+        let c = &self.config;
+        if c.swap && !input.same_set() {
+            return Err(LossError::Unsupported {
+                component: self.name(),
+                detail: "swap needs positive-negative distances, which a separate reference set \
+                         does not give"
+                    .into(),
+            });
+        }
+        let mat = c.distance.matrix(input.embeddings.clone(), input.ref_embeddings());
+        let n = mat.dims()[0];
+        // Dense triplet weights are built block by block from the pair masks when possible, so
+        // that all-triplet losses never hold an [n, m, m] mask.
+        match &input.mined {
+            Some(Mined::Triplets(Triplets::PerAnchor { positive, negative, valid })) => {
+                let ap = mat.clone().gather(1, positive.clone().reshape([n, 1]));
+                let mut an = mat.clone().gather(1, negative.clone().reshape([n, 1]));
+                if c.swap {
+                    let pn =
+                        mat.select(0, positive.clone()).gather(1, negative.clone().reshape([n, 1]));
+                    an = c.distance.smallest(an, pn);
+                }
+                let violation = c.distance.margin(ap, an).reshape([n, 1, 1]);
+                let loss = self.per_triplet(violation).reshape([n]);
+                Ok(vec![LossTerm::masked("loss", TermKind::Triplet, loss, valid.clone())])
+            }
+            Some(Mined::Triplets(Triplets::Dense(mask))) => {
+                Ok(self.dense_terms(&mat, |a, b| mask.clone().slice(a..b)))
+            }
+            _ => {
+                let (pos, neg) = input.pair_masks();
+                Ok(self.dense_terms(&mat, |a, b| {
+                    pair_product(&pos.clone().slice(a..b), &neg.clone().slice(a..b))
+                }))
+            }
+        }
+    }
+}
+
+impl TripletMarginLoss {
+    /// Terms over all `(a, p, n)` with weights from `weights(start, end)` for anchor rows
+    /// `start..end`.
+    fn dense_terms(
+        &self,
+        mat: &Tensor<2>,
+        weights: impl Fn(usize, usize) -> Tensor<3>,
+    ) -> Vec<LossTerm> {
+        let c = &self.config;
+        let [n, m] = mat.dims();
+        let block = (DENSE_TRIPLET_BLOCK / (m * m).max(1)).max(1);
+        let mut terms = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let end = (start + block).min(n);
+            let b = end - start;
+            let rows = mat.clone().slice(start..end);
+            let ap = rows.clone().reshape([b, m, 1]).expand([b, m, m]);
+            let mut an = rows.reshape([b, 1, m]).expand([b, m, m]);
+            if c.swap {
+                let pn = mat.clone().reshape([1, m, m]).expand([b, m, m]);
+                an = c.distance.smallest(an, pn);
+            }
+            let loss = self.per_triplet(c.distance.margin(ap, an));
+            terms.push(LossTerm::masked("loss", TermKind::Triplet, loss, weights(start, end)));
+            start = end;
+        }
+        terms
+    }
+}

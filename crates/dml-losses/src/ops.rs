@@ -1,0 +1,104 @@
+//! Numerically safe tensor helpers shared by the losses.
+//!
+//! Everything here is written with tensor operations only (no host synchronisation), so it runs
+//! unchanged on every Burn device.
+
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+/// Smallest norm used when normalizing rows, as in PyTorch's `F.normalize` (`eps = 1e-12`).
+pub const NORMALIZE_EPS: f64 = 1e-12;
+
+/// Large negative fill used to mask out entries of a log-sum-exp (finite, so `0 * fill` stays 0).
+pub const MASKED_LOGIT: f64 = -1e30;
+
+/// Divides each row by its L2 norm, clamped below by [`NORMALIZE_EPS`].
+///
+/// # Shapes
+/// - `x`: `[n, d]` -> `[n, d]`
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(NORMALIZE_EPS);
+    x / norm
+}
+
+/// Square root whose value at 0 is 0 and whose gradient at 0 is 0 (not infinite).
+///
+/// Entries below `1e-16` are treated as exact zeros, which is also what `torch.cdist` does for
+/// its gradient at coincident points.
+pub fn safe_sqrt(x: Tensor<2>) -> Tensor<2> {
+    let positive = x.clone().greater_elem(1e-16);
+    let root = x.clamp_min(1e-16).sqrt();
+    root.mask_fill(positive.bool_not(), 0.0)
+}
+
+/// `log(sum_j exp(x_ij))` over dimension 1 for the entries where `keep` is true, optionally with
+/// an extra `exp(0)` term (`add_one`, giving `log(1 + sum exp)`).
+///
+/// Rows with no kept entry give 0, and their gradient is 0, as in PML's `lmu.logsumexp`.
+///
+/// # Shapes
+/// - `x`, `keep`: `[n, m]` -> `[n, 1]`
+pub fn masked_logsumexp(x: Tensor<2>, keep: Tensor<2, Bool>, add_one: bool) -> Tensor<2> {
+    let any = keep.clone().float().sum_dim(1).greater_elem(0.0);
+    let x = x.mask_fill(keep.bool_not(), MASKED_LOGIT);
+    let max = x.clone().max_dim(1).detach();
+    let max = if add_one { max.clamp_min(0.0) } else { max };
+    let mut sum = (x - max.clone()).exp().sum_dim(1);
+    if add_one {
+        sum = sum + max.clone().neg().exp();
+    }
+    let out = sum.log() + max;
+    out.mask_fill(any.bool_not(), 0.0)
+}
+
+/// `log(sum_j exp(x_ij))` over dimension 1 (no mask), stabilised by the detached row maximum.
+///
+/// # Shapes
+/// - `x`: `[n, m]` -> `[n, 1]`
+pub fn logsumexp(x: Tensor<2>) -> Tensor<2> {
+    let max = x.clone().max_dim(1).detach();
+    (x - max.clone()).exp().sum_dim(1).log() + max
+}
+
+/// `log(1 + exp(x))` computed without overflow.
+pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    // max(x, 0) + log1p(exp(-|x|))
+    x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
+}
+
+/// `max(x, 0)`.
+pub fn relu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    x.clamp_min(0.0)
+}
+
+/// Boolean matrix `labels[i] == ref_labels[j]`.
+///
+/// # Shapes
+/// - `labels`: `[n]`, `ref_labels`: `[m]` -> `[n, m]`
+pub fn same_label(labels: &Tensor<1, Int>, ref_labels: &Tensor<1, Int>) -> Tensor<2, Bool> {
+    let n = labels.dims()[0];
+    let m = ref_labels.dims()[0];
+    let a = labels.clone().reshape([n, 1]).expand([n, m]);
+    let b = ref_labels.clone().reshape([1, m]).expand([n, m]);
+    a.equal(b)
+}
+
+/// Boolean matrix that is true off the diagonal of an `[n, m]` grid.
+pub fn off_diagonal(n: usize, m: usize, device: &Device) -> Tensor<2, Bool> {
+    Tensor::<2, Bool>::diag_mask([n, m], 0, device)
+}
+
+/// One-hot float matrix of `labels` over `num_classes` columns, built by comparison with a range
+/// (no host read of the labels).
+///
+/// # Shapes
+/// - `labels`: `[n]` -> `[n, num_classes]`
+pub fn one_hot(labels: &Tensor<1, Int>, num_classes: usize) -> Tensor<2, Bool> {
+    let device = labels.device();
+    let classes = Tensor::<1, Int>::arange(0..num_classes as i64, &device);
+    same_label(labels, &classes)
+}
+
+/// Converts a boolean tensor to 0.0 / 1.0.
+pub fn to_float<const D: usize>(mask: Tensor<D, Bool>) -> Tensor<D> {
+    mask.float()
+}

@@ -1,0 +1,7 @@
+//! Reducers: how a loss's per-pair, per-triplet or per-element values become one number.
+
+mod kind;
+mod term;
+
+pub use kind::Reducer;
+pub use term::{LossTerm, TermKind};

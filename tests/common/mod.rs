@@ -1,0 +1,147 @@
+//! Shared harness for the parity tests: reads a fixture written by `tools/fixtures/gen_*.py`,
+//! builds the inputs on the CPU autodiff device, and compares values and gradients.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Int, Tensor};
+use dml::losses::{BatchHardMinerConfig, Mined, Miner, TripletMarginMinerConfig};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Relative tolerance on every compared number.
+pub const RTOL: f64 = 1e-4;
+/// Absolute slack, as a fraction of the largest magnitude in the same tensor (absorbs float32
+/// cancellation in entries that are tiny compared with their neighbours).
+pub const SCALE_ATOL: f64 = 1e-5;
+
+/// One fixture file.
+#[derive(Deserialize)]
+pub struct Fixture {
+    pub loss: String,
+    pub source: String,
+    pub cases: Vec<Case>,
+}
+
+/// One case of a fixture.
+#[derive(Deserialize, Clone)]
+pub struct Case {
+    pub name: String,
+    pub config: Value,
+    pub embeddings: Vec<Vec<f64>>,
+    pub labels: Vec<i64>,
+    pub loss: f64,
+    pub grad_embeddings: Vec<Vec<f64>>,
+    #[serde(default)]
+    pub miner: Option<MinerSpec>,
+    /// Learnable state (proxies, class weights), by name.
+    #[serde(default)]
+    pub params: BTreeMap<String, Value>,
+    /// Reference gradients of the learnable state, by name.
+    #[serde(default)]
+    pub grad_params: BTreeMap<String, Value>,
+    /// Anything else a particular loss needs.
+    #[serde(default)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+/// A miner named in a fixture.
+#[derive(Deserialize, Clone)]
+pub struct MinerSpec {
+    pub kind: String,
+    pub config: Value,
+}
+
+pub fn device() -> Device {
+    Device::flex().autodiff()
+}
+
+pub fn load(file: &str) -> Fixture {
+    let path: PathBuf =
+        [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "losses", file].iter().collect();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
+    let fixture: Fixture = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("cannot parse fixture {}: {e}", path.display()));
+    assert!(!fixture.cases.is_empty(), "fixture {file} has no cases");
+    fixture
+}
+
+/// A `[n, d]` tensor from nested rows.
+pub fn matrix(rows: &[Vec<f64>], device: &Device) -> Tensor<2> {
+    let n = rows.len();
+    let d = rows.first().map_or(0, |r| r.len());
+    let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().map(|&v| v as f32)).collect();
+    Tensor::<1>::from_floats(flat.as_slice(), device).reshape([n, d])
+}
+
+/// A nested-rows JSON value as rows.
+pub fn rows(value: &Value) -> Vec<Vec<f64>> {
+    serde_json::from_value(value.clone()).expect("a matrix of numbers")
+}
+
+pub fn labels(values: &[i64], device: &Device) -> Tensor<1, Int> {
+    Tensor::<1, Int>::from_ints(values, device)
+}
+
+pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
+    t.to_data().try_to_vec::<f32>().expect("float32 data").into_iter().map(f64::from).collect()
+}
+
+/// Asserts `actual` matches `expected` element-wise within the tolerance, and is finite.
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64]) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length differs");
+    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
+        assert!(a.is_finite(), "{what}[{i}] is not finite: {a}");
+        let tol = RTOL * e.abs() + SCALE_ATOL * scale + 1e-7;
+        assert!((a - e).abs() <= tol, "{what}[{i}]: got {a}, expected {e} (tolerance {tol:.3e})");
+    }
+}
+
+/// Compares a loss value and an embedding gradient with a case.
+pub fn check_value_and_grad(case: &Case, loss: &Tensor<1>, grad: Option<Tensor<2>>) {
+    let value = values(loss);
+    assert_eq!(value.len(), 1, "{}: loss is not a scalar", case.name);
+    assert_close(&format!("{} loss", case.name), &value, &[case.loss]);
+    let expected: Vec<f64> = case.grad_embeddings.iter().flatten().copied().collect();
+    let actual = match grad {
+        Some(g) => values(&g),
+        // No gradient recorded means the loss did not depend on the embeddings: zero.
+        None => vec![0.0; expected.len()],
+    };
+    assert_close(&format!("{} grad", case.name), &actual, &expected);
+}
+
+/// Runs the miner a case names, on detached embeddings.
+pub fn mine(case: &Case, embeddings: &Tensor<2>, labels: &Tensor<1, Int>) -> Option<Mined> {
+    let spec = case.miner.as_ref()?;
+    let e = embeddings.clone();
+    let l = labels.clone();
+    let mined = match spec.kind.as_str() {
+        "BatchHard" => config_from(BatchHardMinerConfig::new(), &spec.config).init().mine(e, l),
+        "TripletMargin" => config_from(TripletMarginMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
+        other => panic!("{}: unknown miner {other}", case.name),
+    };
+    Some(mined.expect("mining succeeds"))
+}
+
+/// A config from its defaults with the fixture's fields laid over them (Burn's `Config`
+/// deserialisation needs every field).
+pub fn config_from<C>(defaults: C, overrides: &Value) -> C
+where
+    C: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let mut base = serde_json::to_value(defaults).expect("config serialises");
+    if let (Value::Object(base), Value::Object(over)) = (&mut base, overrides) {
+        for (k, v) in over {
+            assert!(base.contains_key(k), "unknown config field {k}");
+            base.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(base).expect("config deserialises")
+}
