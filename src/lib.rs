@@ -6,5 +6,21 @@
 //!
 //! The backbones, data, evaluation and training crates are planned (see the repository's
 //! issues and `docs/`).
+//!
+//! ```
+//! use burn::tensor::{Device, Distribution, Int, Tensor};
+//! use dml::losses::{BatchHardMinerConfig, LossInput, MetricLoss, Miner, TripletMarginLossConfig};
+//!
+//! let device = Device::flex().autodiff();
+//! let embeddings = Tensor::<2>::random([64, 128], Distribution::Default, &device).require_grad();
+//! let labels = Tensor::<1, Int>::arange(0..64, &device).div_scalar(4); // 16 classes x 4
+//! let mined = BatchHardMinerConfig::new().init().mine(embeddings.clone(), labels.clone())?;
+//! let loss = TripletMarginLossConfig::new().with_margin(0.2).init()?;
+//! let value = loss.forward_input(&LossInput::new(embeddings.clone(), labels).with_mined(mined))?;
+//! let grads = value.backward();
+//! let d_embeddings = embeddings.grad(&grads); // Some([64, 128])
+//! assert!(d_embeddings.is_some());
+//! # Ok::<(), dml::losses::LossError>(())
+//! ```
 
 pub use dml_losses as losses;

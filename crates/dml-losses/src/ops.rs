@@ -102,3 +102,59 @@ pub fn one_hot(labels: &Tensor<1, Int>, num_classes: usize) -> Tensor<2, Bool> {
 pub fn to_float<const D: usize>(mask: Tensor<D, Bool>) -> Tensor<D> {
     mask.float()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    #[test]
+    fn masked_logsumexp_matches_the_direct_formula_and_ignores_masked_entries() {
+        let device = device();
+        let x = Tensor::<2>::from_floats([[1.0, 2.0, 1000.0], [-3.0, 0.5, 0.0]], &device);
+        let keep = Tensor::<2, Bool>::from_bool(
+            burn::tensor::TensorData::from([[true, true, false], [false, false, false]]),
+            &device,
+        );
+        let out = masked_logsumexp(x.clone(), keep.clone(), true)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let expected = (1.0f32 + 1f32.exp() + 2f32.exp()).ln();
+        assert!((out[0] - expected).abs() < 1e-5, "{out:?}");
+        assert_eq!(out[1], 0.0);
+        let plain = masked_logsumexp(x, keep, false).into_data().try_to_vec::<f32>().unwrap();
+        assert!((plain[0] - (1f32.exp() + 2f32.exp()).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn logsumexp_and_softplus_do_not_overflow() {
+        let device = device();
+        let x =
+            Tensor::<2>::from_floats([[1000.0, 1000.0], [-1000.0, 0.0]], &device).require_grad();
+        let lse = logsumexp(x.clone());
+        let v = lse.clone().into_data().try_to_vec::<f32>().unwrap();
+        assert!((v[0] - (1000.0 + 2f32.ln())).abs() < 1e-3);
+        let sp = softplus(x.clone()).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(sp[0], 1000.0);
+        assert!(sp[2].abs() < 1e-6);
+        let grads = (lse.sum() + softplus(x.clone()).sum()).backward();
+        let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn same_label_and_one_hot() {
+        let device = Device::flex();
+        let a = Tensor::<1, Int>::from_ints([0, 1, 0], &device);
+        let m = same_label(&a, &a).float().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(m, vec![1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
+        let oh = one_hot(&a, 3).float().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(oh, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0]);
+        let off = off_diagonal(2, 2, &device).float().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(off, vec![0.0, 1.0, 1.0, 0.0]);
+    }
+}

@@ -151,3 +151,72 @@ fn squared_l2(query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
     let dot = query.matmul(reference.transpose());
     (qn + rn - dot.mul_scalar(2.0)).clamp_min(0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    fn vals(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn l2_of_coincident_points_is_zero_with_zero_gradient() {
+        let device = device();
+        let x =
+            Tensor::<2>::from_floats([[0.3, 0.4], [0.3, 0.4], [1.0, 0.0]], &device).require_grad();
+        let d =
+            Distance::Lp { normalize_embeddings: false, power: 1.0 }.matrix(x.clone(), x.clone());
+        let v = vals(d.clone());
+        assert_eq!(v[1], 0.0);
+        assert!((v[2] - (0.49f32 + 0.16).sqrt()).abs() < 1e-6);
+        let grads = d.sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "gradient at zero distance: {g:?}");
+    }
+
+    #[test]
+    fn large_inputs_use_the_matrix_product_path_and_agree() {
+        // 48 * 48 * 1024 > EXACT_DIFFERENCE_LIMIT
+        let device = Device::flex();
+        let x = Tensor::<2>::random([48, 1024], burn::tensor::Distribution::Default, &device);
+        let dist = Distance::Lp { normalize_embeddings: false, power: 2.0 };
+        let big = vals(dist.matrix(x.clone(), x.clone()));
+        let small = vals(dist.matrix(x.clone().slice(0..4), x.clone().slice(0..4)));
+        for i in 0..4 {
+            for j in 0..4 {
+                let (a, b) = (big[i * 48 + j], small[i * 4 + j]);
+                assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn cosine_is_inverted_and_bounded() {
+        let device = Device::flex();
+        let x = Tensor::<2>::from_floats([[3.0, 4.0], [-3.0, -4.0], [0.0, 2.0]], &device);
+        let d = Distance::Cosine;
+        assert!(d.is_inverted());
+        let v = vals(d.matrix(x.clone(), x));
+        assert!(
+            (v[0] - 1.0).abs() < 1e-6 && (v[1] + 1.0).abs() < 1e-6 && (v[2] - 0.8).abs() < 1e-6
+        );
+    }
+
+    #[test]
+    fn margin_helpers_follow_the_direction() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats([0.5], &device);
+        let to = |d: Distance| d.margin_to(x.clone(), 0.2).into_scalar::<f32>();
+        let from = |d: Distance| d.margin_from(0.2, x.clone()).into_scalar::<f32>();
+        assert!((to(Distance::l2()) - 0.3).abs() < 1e-6);
+        assert!((to(Distance::Cosine) + 0.3).abs() < 1e-6);
+        assert!((from(Distance::l2()) + 0.3).abs() < 1e-6);
+        assert!((from(Distance::Cosine) - 0.3).abs() < 1e-6);
+    }
+}

@@ -134,3 +134,63 @@ impl Reducer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn term(values: [f32; 4], weights: [f32; 4]) -> LossTerm {
+        let device = Device::flex();
+        LossTerm {
+            name: "loss",
+            kind: TermKind::Triplet,
+            values: Tensor::<1>::from_floats(values, &device),
+            weights: Tensor::<1>::from_floats(weights, &device),
+        }
+    }
+
+    fn reduce(r: Reducer, terms: &[LossTerm]) -> f32 {
+        r.reduce(terms).unwrap().into_scalar::<f32>()
+    }
+
+    #[test]
+    fn each_reducer_matches_its_pml_definition() {
+        // selected entries: 0.0 (x1), 0.5 (x2), 2.0 (x1); 9.0 unselected
+        let t = [term([0.0, 0.5, 2.0, 9.0], [1.0, 2.0, 1.0, 0.0])];
+        assert!((reduce(Reducer::Mean, &t) - 3.0 / 4.0).abs() < 1e-6);
+        assert!((reduce(Reducer::Sum, &t) - 3.0).abs() < 1e-6);
+        assert!((reduce(Reducer::AvgNonZero, &t) - 3.0 / 3.0).abs() < 1e-6);
+        let thr = Reducer::Threshold { low: Some(0.1), high: Some(1.0) };
+        assert!((reduce(thr, &t) - 0.5).abs() < 1e-6);
+        assert!((reduce(Reducer::Divisor { divisor: 4.0 }, &t) - 0.75).abs() < 1e-6);
+        let none = Reducer::None.reduce(&t).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(none, vec![0.0, 0.5, 2.0, 0.0]);
+    }
+
+    #[test]
+    fn empty_selection_gives_zero_not_nan() {
+        let t = [term([1.0, 2.0, 3.0, 4.0], [0.0; 4])];
+        for r in [Reducer::Mean, Reducer::Sum, Reducer::AvgNonZero] {
+            assert_eq!(reduce(r, &t), 0.0);
+        }
+    }
+
+    #[test]
+    fn sub_losses_are_reduced_separately_then_summed() {
+        let mut a = term([1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0]);
+        a.name = "pos_loss";
+        let mut b = term([3.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]);
+        b.name = "neg_loss";
+        // AvgNonZero: pos 2/2 = 1, neg 3/1 = 3
+        assert!((reduce(Reducer::AvgNonZero, &[a, b]) - 4.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn invalid_reducers_are_rejected() {
+        assert!(Reducer::Threshold { low: None, high: None }.validate().is_err());
+        assert!(Reducer::Divisor { divisor: 0.0 }.validate().is_err());
+        assert!(Reducer::Divisor { divisor: -1.0 }.validate().is_err());
+        assert!(Reducer::Mean.validate().is_ok());
+    }
+}
