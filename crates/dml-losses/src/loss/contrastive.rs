@@ -63,3 +63,51 @@ impl MetricLoss for ContrastiveLoss {
         ])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::LossError;
+    use burn::tensor::{Device, Int, Tensor};
+
+    #[test]
+    fn non_finite_margins_are_rejected() {
+        let err = ContrastiveLossConfig::new().with_neg_margin(f64::NAN).init().unwrap_err();
+        assert!(matches!(err, LossError::InvalidConfig { field: "neg_margin", .. }), "{err}");
+    }
+
+    #[test]
+    fn a_batch_that_cannot_hold_a_pair_is_an_error() {
+        let device = Device::flex();
+        let loss = ContrastiveLossConfig::new().init().unwrap();
+        let e = Tensor::<2>::from_floats([[1.0, 0.0]], &device);
+        let y = Tensor::<1, Int>::from_ints([0], &device);
+        let err = loss.forward(e, y).unwrap_err();
+        assert!(err.to_string().contains("cannot hold a pair"), "{err}");
+    }
+
+    #[test]
+    fn mismatched_labels_are_an_error() {
+        let device = Device::flex();
+        let loss = ContrastiveLossConfig::new().init().unwrap();
+        let e = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
+        let y = Tensor::<1, Int>::from_ints([0, 1, 1], &device);
+        let err = loss.forward(e, y).unwrap_err();
+        assert!(matches!(err, LossError::ShapeMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn nothing_to_mine_gives_zero_with_a_connected_graph() {
+        let device = Device::flex().autodiff();
+        let loss = ContrastiveLossConfig::new().init().unwrap();
+        // one class, embeddings identical: no negative pair, every positive at distance 0
+        let e =
+            Tensor::<2>::from_floats([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]], &device).require_grad();
+        let y = Tensor::<1, Int>::from_ints([3, 3, 3], &device);
+        let value = loss.forward(e.clone(), y).unwrap();
+        assert_eq!(value.clone().into_scalar::<f32>(), 0.0);
+        let grads = value.backward();
+        let g = e.grad(&grads).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| *v == 0.0), "{g:?}");
+    }
+}

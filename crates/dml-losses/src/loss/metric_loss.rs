@@ -1,7 +1,7 @@
 use burn::tensor::{Int, Tensor};
 
 use super::LossInput;
-use crate::error::LossResult;
+use crate::error::{LossError, LossResult};
 use crate::reducer::{LossTerm, Reducer};
 
 /// A loss computed from a batch of embeddings and labels.
@@ -15,6 +15,12 @@ pub trait MetricLoss {
     /// The reducer applied by [`MetricLoss::forward_input`].
     fn reducer(&self) -> Reducer;
 
+    /// True for losses built from pairs of embeddings (the default), which reject a batch of
+    /// fewer than two embeddings compared with itself. Proxy and classifier losses say false.
+    fn needs_pairs(&self) -> bool {
+        true
+    }
+
     /// The unreduced terms of every sub-loss for this input.
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>>;
 
@@ -24,6 +30,15 @@ pub trait MetricLoss {
     /// - returns `[1]` (or the concatenated values for [`Reducer::None`])
     fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {
         input.validate(self.name())?;
+        if self.needs_pairs() && input.same_set() && input.batch_size() < 2 {
+            return Err(LossError::ShapeMismatch {
+                component: self.name(),
+                detail: format!(
+                    "a batch of {} embedding cannot hold a pair; pair losses need at least 2",
+                    input.batch_size()
+                ),
+            });
+        }
         let terms = self.terms(input)?;
         self.reducer().reduce(&terms)
     }

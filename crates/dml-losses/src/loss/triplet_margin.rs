@@ -137,3 +137,52 @@ impl TripletMarginLoss {
         terms
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, Int};
+
+    #[test]
+    fn infinite_margin_is_rejected() {
+        assert!(TripletMarginLossConfig::new().with_margin(f64::INFINITY).init().is_err());
+    }
+
+    #[test]
+    fn blocks_of_anchors_give_the_same_value_as_one_block() {
+        // n = 300 > DENSE_TRIPLET_BLOCK / n^2 = 186, so two blocks are used.
+        let device = Device::flex();
+        let n = 300;
+        let e = Tensor::<2>::random([n, 8], burn::tensor::Distribution::Default, &device);
+        let y = Tensor::<1, Int>::arange(0..n as i64, &device).div_scalar(10);
+        let loss = TripletMarginLossConfig::new().with_margin(0.3).init().unwrap();
+        let input = LossInput::new(e.clone(), y.clone());
+        let terms = loss.terms(&input).unwrap();
+        assert!(terms.len() > 1, "expected several blocks");
+        let blocked = loss.forward(e.clone(), y.clone()).unwrap().into_scalar::<f32>();
+        // Reference: the same loss from explicit loops on the host.
+        let mat = loss.config.distance.matrix(e.clone(), e);
+        let d = mat.into_data().try_to_vec::<f32>().unwrap();
+        let labels: Vec<i64> = y.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for a in 0..n {
+            for p in 0..n {
+                if p == a || labels[p] != labels[a] {
+                    continue;
+                }
+                for q in 0..n {
+                    if labels[q] == labels[a] {
+                        continue;
+                    }
+                    let v = (d[a * n + p] - d[a * n + q]) as f64 + 0.3;
+                    if v > 0.0 {
+                        sum += v;
+                        count += 1;
+                    }
+                }
+            }
+        }
+        let expected = sum / count as f64;
+        assert!((blocked as f64 - expected).abs() < 1e-4 * expected, "{blocked} vs {expected}");
+    }
+}
