@@ -184,9 +184,12 @@ mod tests {
         let device = Device::flex().autodiff();
         let w = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &device);
         let loss = ArcFaceLossConfig::new(2, 2).init_with(w).unwrap();
-        let x = Tensor::<2>::from_floats([[2.0, 0.0], [0.0, -3.0]], &device).require_grad();
-        let y = Tensor::<1, Int>::from_ints([0, 0], &device);
+        // cosines of exactly 1 and -1 with the target class, and exactly 1 with a non-target
+        let x =
+            Tensor::<2>::from_floats([[2.0, 0.0], [-3.0, 0.0], [0.0, 1.0]], &device).require_grad();
+        let y = Tensor::<1, Int>::from_ints([0, 0, 0], &device);
         let value = loss.forward(x.clone(), y).unwrap();
+        assert!(value.to_data().iter::<f32>().all(f32::is_finite));
         let grads = value.backward();
         let g = x.grad(&grads).unwrap().to_data();
         assert!(g.iter::<f32>().all(f32::is_finite));
