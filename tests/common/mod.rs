@@ -145,3 +145,34 @@ where
     }
     serde_json::from_value(base).expect("config deserialises")
 }
+
+/// A `[rows, cols]` parameter tensor from a case's `params[name]`.
+pub fn param_matrix(case: &Case, name: &str, device: &Device) -> Tensor<2> {
+    let value = case.params.get(name).unwrap_or_else(|| panic!("{}: no param {name}", case.name));
+    matrix(&rows(value), device)
+}
+
+/// A `[k]` parameter tensor from a case's `params[name]`.
+pub fn param_vector(case: &Case, name: &str, device: &Device) -> Tensor<1> {
+    let value = case.params.get(name).unwrap_or_else(|| panic!("{}: no param {name}", case.name));
+    let v: Vec<f64> = serde_json::from_value(value.clone()).expect("a vector of numbers");
+    let flat: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::<1>::from_floats(flat.as_slice(), device)
+}
+
+/// Compares the gradient of a parameter with the case's `grad_params[name]` (any shape).
+pub fn check_param_grad<const D: usize>(case: &Case, name: &str, grad: Option<Tensor<D>>) {
+    let value =
+        case.grad_params.get(name).unwrap_or_else(|| panic!("{}: no grad for {name}", case.name));
+    let expected: Vec<f64> = match value {
+        Value::Array(items) if items.iter().all(Value::is_number) => {
+            serde_json::from_value(value.clone()).expect("numbers")
+        }
+        _ => rows(value).into_iter().flatten().collect(),
+    };
+    let actual = match grad {
+        Some(g) => values(&g),
+        None => vec![0.0; expected.len()],
+    };
+    assert_close(&format!("{} grad {name}", case.name), &actual, &expected);
+}
