@@ -145,3 +145,35 @@ where
     }
     serde_json::from_value(base).expect("config deserialises")
 }
+
+/// The `[rows, cols]` learnable matrix a case stores under `params[name]`.
+pub fn param_matrix(case: &Case, name: &str, device: &Device) -> Tensor<2> {
+    let value = case.params.get(name).unwrap_or_else(|| panic!("{}: no param {name}", case.name));
+    matrix(&rows(value), device)
+}
+
+/// The learnable vector a case stores under `params[name]`.
+pub fn param_vector(case: &Case, name: &str, device: &Device) -> Tensor<1> {
+    let value = case.params.get(name).unwrap_or_else(|| panic!("{}: no param {name}", case.name));
+    let v: Vec<f64> = serde_json::from_value(value.clone()).expect("a vector of numbers");
+    let flat: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::<1>::from_floats(flat.as_slice(), device)
+}
+
+/// Compares the gradient of a learnable tensor with `grad_params[name]` (a missing gradient
+/// counts as zero).
+pub fn check_param_grad<const D: usize>(case: &Case, name: &str, grad: Option<Tensor<D>>) {
+    let value =
+        case.grad_params.get(name).unwrap_or_else(|| panic!("{}: no grad {name}", case.name));
+    let expected: Vec<f64> = match value {
+        Value::Array(items) if items.first().is_some_and(Value::is_array) => {
+            rows(value).into_iter().flatten().collect()
+        }
+        _ => serde_json::from_value(value.clone()).expect("a vector of numbers"),
+    };
+    let actual = match grad {
+        Some(g) => values(&g),
+        None => vec![0.0; expected.len()],
+    };
+    assert_close(&format!("{} grad {name}", case.name), &actual, &expected);
+}

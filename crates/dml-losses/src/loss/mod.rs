@@ -3,9 +3,12 @@
 mod contrastive;
 mod input;
 mod metric_loss;
+mod proxy_anchor;
+mod proxy_common;
 mod triplet_margin;
 
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use input::LossInput;
 pub use metric_loss::MetricLoss;
+pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};
