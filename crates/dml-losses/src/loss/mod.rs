@@ -5,10 +5,12 @@ mod input;
 mod metric_loss;
 mod proxy_anchor;
 mod proxy_common;
+mod proxy_nca;
 mod triplet_margin;
 
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use input::LossInput;
 pub use metric_loss::MetricLoss;
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
+pub use proxy_nca::{ProxyNCALoss, ProxyNCALossConfig};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};

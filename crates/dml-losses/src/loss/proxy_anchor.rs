@@ -113,7 +113,7 @@ impl MetricLoss for ProxyAnchorLoss {
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
         let classes = c.num_classes;
         let sim = c.distance.matrix(input.embeddings.clone(), self.proxies.val()); // [n, C]
-        let shift = miner_weights(input).sub_scalar(1.0); // [n, 1]
+        let shift = miner_weights(input, false).sub_scalar(1.0); // [n, 1]
         let pos_mask = one_hot(&input.labels, classes); // [n, C]
         let neg_mask = pos_mask.clone().bool_not();
         let pos_logits = c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();

@@ -89,11 +89,12 @@ pub(crate) fn check_labels(
 
 /// PML's `lmu.convert_to_weights`: each embedding's weight is how often it appears anywhere in
 /// the mined index tuple, divided by the largest such count; all ones when nothing is given or
-/// nothing was mined.
+/// nothing was mined. With `anchors_only` (PML's `using_ref=True`, when the embeddings are
+/// compared with another set such as the proxies) only anchor occurrences are counted.
 ///
 /// # Shapes
 /// - returns `[n, 1]`
-pub(crate) fn miner_weights(input: &LossInput) -> Tensor<2> {
+pub(crate) fn miner_weights(input: &LossInput, anchors_only: bool) -> Tensor<2> {
     let n = input.batch_size();
     let ones = input.embeddings.zeros_like().sum_dim(1).add_scalar(1.0).detach();
     let Some(mined) = &input.mined else {
@@ -103,19 +104,19 @@ pub(crate) fn miner_weights(input: &LossInput) -> Tensor<2> {
         Mined::Pairs { positive, negative } => {
             let rows = positive.clone().sum_dim(1) + negative.clone().sum_dim(1); // [n, 1]
             let cols = positive.clone().sum_dim(0) + negative.clone().sum_dim(0); // [1, n]
-            rows.reshape([n]) + cols.reshape([n])
+            if anchors_only { rows.reshape([n]) } else { rows.reshape([n]) + cols.reshape([n]) }
         }
         Mined::Triplets(Triplets::Dense(t)) => {
             let a = t.clone().sum_dim(2).sum_dim(1).reshape([n]);
             let p = t.clone().sum_dim(2).sum_dim(0).reshape([n]);
             let q = t.clone().sum_dim(1).sum_dim(0).reshape([n]);
-            a + p + q
+            if anchors_only { a } else { a + p + q }
         }
         Mined::Triplets(Triplets::PerAnchor { positive, negative, valid }) => {
             let v = valid.clone().reshape([n, 1]);
             let p = (crate::ops::one_hot(positive, n).float() * v.clone()).sum_dim(0);
             let q = (crate::ops::one_hot(negative, n).float() * v).sum_dim(0);
-            valid.clone() + p.reshape([n]) + q.reshape([n])
+            if anchors_only { valid.clone() } else { valid.clone() + p.reshape([n]) + q.reshape([n]) }
         }
     };
     let counts = counts.detach().reshape([n, 1]);
