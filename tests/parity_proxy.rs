@@ -6,7 +6,9 @@ mod common;
 
 use burn::tensor::{Device, Gradients};
 use common::*;
-use dml::losses::{LossInput, MetricLoss, ProxyAnchorLossConfig, ProxyNCALossConfig};
+use dml::losses::{
+    AMLossConfig, LossInput, MetricLoss, ProxyAnchorLossConfig, ProxyNCALossConfig,
+};
 
 /// Runs every case of a proxy-loss fixture: `build` makes the loss for a case, `check_params`
 /// compares the learnable parameters' gradients.
@@ -55,5 +57,24 @@ fn proxy_anchor_matches_pml() {
                 .expect("valid config")
         },
         |case, loss, grads| check_param_grad(case, "proxies", loss.proxies.val().grad(grads)),
+    );
+}
+
+#[test]
+fn am_loss_matches_ldm() {
+    run_fixture(
+        "am_loss.json",
+        |case, device| {
+            config_from(AMLossConfig::new(1, 1), &case.config)
+                .init_with(
+                    param_matrix(case, "proxies", device),
+                    param_vector(case, "margins", device),
+                )
+                .expect("valid config")
+        },
+        |case, loss, grads| {
+            check_param_grad(case, "proxies", loss.proxies.val().grad(grads));
+            check_param_grad(case, "margins", loss.margins.val().grad(grads));
+        },
     );
 }

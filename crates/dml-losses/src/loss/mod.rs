@@ -1,5 +1,6 @@
 //! The losses, one per file, each with its `Config` and PML's defaults.
 
+mod am_loss;
 mod contrastive;
 mod input;
 mod metric_loss;
@@ -8,6 +9,7 @@ mod proxy_common;
 mod proxy_nca;
 mod triplet_margin;
 
+pub use am_loss::{AMLoss, AMLossConfig};
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use input::LossInput;
 pub use metric_loss::MetricLoss;
