@@ -6,9 +6,7 @@ mod common;
 
 use burn::tensor::{Device, Gradients};
 use common::*;
-use dml::losses::{
-    AMLossConfig, LossInput, MetricLoss, ProxyAnchorLossConfig, ProxyNCALossConfig,
-};
+use dml::losses::{AMLossConfig, LossInput, MetricLoss, ProxyAnchorLossConfig, ProxyNCALossConfig};
 
 /// Runs every case of a proxy-loss fixture: `build` makes the loss for a case, `check_params`
 /// compares the learnable parameters' gradients.

@@ -2,7 +2,9 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::proxy_common::{check_given_proxies, check_proxy_input, check_proxy_shape, normal_proxies};
+use super::proxy_common::{
+    check_given_proxies, check_proxy_input, check_proxy_shape, normal_proxies,
+};
 use super::{LossInput, MetricLoss};
 use crate::error::{LossError, LossResult, check_finite, check_positive, invalid};
 use crate::ops::{l2_normalize, masked_logsumexp, off_diagonal, one_hot};
@@ -179,7 +181,10 @@ impl MetricLoss for AMLoss {
         Ok(vec![
             LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),
             LossTerm::reduced("neg_loss", neg_term.sum().div_scalar(per_class)),
-            LossTerm::reduced("proxy_loss", proxy_term.sum().mul_scalar(c.proxy_weight / per_class)),
+            LossTerm::reduced(
+                "proxy_loss",
+                proxy_term.sum().mul_scalar(c.proxy_weight / per_class),
+            ),
         ])
     }
 }
@@ -240,7 +245,7 @@ mod tests {
     fn margins_start_at_init_margin_and_get_gradients() {
         let d = device();
         let loss = AMLossConfig::new(3, 2).with_init_margin(0.25).init(&d).unwrap();
-        let m: Vec<f32> = loss.margins.val().to_data().to_vec().unwrap();
+        let m: Vec<f32> = loss.margins.val().to_data().try_to_vec::<f32>().unwrap();
         assert_eq!(m, vec![0.25; 3]);
         let x = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &d).require_grad();
         let y = Tensor::<1, Int>::from_ints([0, 1], &d);

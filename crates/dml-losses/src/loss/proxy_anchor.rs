@@ -116,13 +116,14 @@ impl MetricLoss for ProxyAnchorLoss {
         let shift = miner_weights(input, false).sub_scalar(1.0); // [n, 1]
         let pos_mask = one_hot(&input.labels, classes); // [n, C]
         let neg_mask = pos_mask.clone().bool_not();
-        let pos_logits = c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();
+        let pos_logits =
+            c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();
         let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha) + shift;
         let with_pos = pos_mask.clone().float().sum_dim(0).greater_elem(0.0).float().sum(); // [1]
-        let pos_term = masked_logsumexp(pos_logits.transpose(), pos_mask.transpose(), true)
-            .reshape([classes]);
-        let neg_term = masked_logsumexp(neg_logits.transpose(), neg_mask.transpose(), true)
-            .reshape([classes]);
+        let pos_term =
+            masked_logsumexp(pos_logits.transpose(), pos_mask.transpose(), true).reshape([classes]);
+        let neg_term =
+            masked_logsumexp(neg_logits.transpose(), neg_mask.transpose(), true).reshape([classes]);
         Ok(match c.reducer {
             None => vec![
                 LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),

@@ -27,9 +27,7 @@ pub(crate) fn check_given_proxies(
     if c != num_classes || d != embedding_size {
         return Err(LossError::ShapeMismatch {
             component,
-            detail: format!(
-                "proxies are [{c}, {d}], expected [{num_classes}, {embedding_size}]"
-            ),
+            detail: format!("proxies are [{c}, {d}], expected [{num_classes}, {embedding_size}]"),
         });
     }
     Ok(())
@@ -116,7 +114,11 @@ pub(crate) fn miner_weights(input: &LossInput, anchors_only: bool) -> Tensor<2> 
             let v = valid.clone().reshape([n, 1]);
             let p = (crate::ops::one_hot(positive, n).float() * v.clone()).sum_dim(0);
             let q = (crate::ops::one_hot(negative, n).float() * v).sum_dim(0);
-            if anchors_only { valid.clone() } else { valid.clone() + p.reshape([n]) + q.reshape([n]) }
+            if anchors_only {
+                valid.clone()
+            } else {
+                valid.clone() + p.reshape([n]) + q.reshape([n])
+            }
         }
     };
     let counts = counts.detach().reshape([n, 1]);
@@ -124,4 +126,37 @@ pub(crate) fn miner_weights(input: &LossInput, anchors_only: bool) -> Tensor<2> 
     let none = max.clone().lower_equal_elem(0.0).expand([n, 1]);
     let weights = counts / max.clamp_min(1e-30);
     weights.mask_where(none, ones)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Int};
+
+    use super::*;
+
+    fn weights(input: &LossInput, anchors_only: bool) -> Vec<f32> {
+        miner_weights(input, anchors_only).to_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn miner_weights_follow_pml_convert_to_weights() {
+        let d = Device::flex();
+        let x = Tensor::<2>::zeros([3, 2], &d);
+        let y = Tensor::<1, Int>::from_ints([0, 0, 1], &d);
+        let plain = LossInput::new(x.clone(), y.clone());
+        assert_eq!(weights(&plain, false), vec![1.0; 3]);
+        // indices (a1, p, a2, n) = ([0], [1], [0], [2]): counts [2, 1, 1]
+        let pos = Tensor::<2>::from_floats([[0.0, 1.0, 0.0], [0.0; 3], [0.0; 3]], &d);
+        let neg = Tensor::<2>::from_floats([[0.0, 0.0, 1.0], [0.0; 3], [0.0; 3]], &d);
+        let mined = plain.clone().with_mined(Mined::Pairs { positive: pos, negative: neg });
+        assert_eq!(weights(&mined, false), vec![1.0, 0.5, 0.5]);
+        assert_eq!(weights(&mined, true), vec![1.0, 0.0, 0.0]);
+        // nothing mined: all ones, as PML
+        let empty = Mined::Pairs {
+            positive: Tensor::<2>::zeros([3, 3], &d),
+            negative: Tensor::<2>::zeros([3, 3], &d),
+        };
+        let empty = plain.with_mined(empty);
+        assert_eq!(weights(&empty, false), vec![1.0; 3]);
+    }
 }

@@ -164,7 +164,7 @@ mod tests {
         assert!(value.is_finite());
         let grads = v.backward();
         let g = x.grad(&grads).unwrap();
-        let g: Vec<f32> = g.to_data().to_vec().unwrap();
+        let g: Vec<f32> = g.to_data().try_to_vec::<f32>().unwrap();
         assert!(g.iter().all(|v| v.is_finite()));
     }
 }
