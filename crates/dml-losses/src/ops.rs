@@ -13,10 +13,13 @@ pub const MASKED_LOGIT: f64 = -1e30;
 
 /// Divides each row by its L2 norm, clamped below by [`NORMALIZE_EPS`].
 ///
+/// The clamp is applied to the squared norm (`sqrt(max(|x|^2, eps^2))`, the same value), so an
+/// all-zero row gets a finite gradient (`1 / eps`, as `F.normalize`) instead of `0 * inf = NaN`.
+///
 /// # Shapes
 /// - `x`: `[n, d]` -> `[n, d]`
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().square().sum_dim(1).sqrt().clamp_min(NORMALIZE_EPS);
+    let norm = x.clone().square().sum_dim(1).clamp_min(NORMALIZE_EPS * NORMALIZE_EPS).sqrt();
     x / norm
 }
 

@@ -1,5 +1,6 @@
 //! The losses, one per file, each with its `Config` and PML's defaults.
 
+mod am_loss;
 mod arc_face;
 mod arc_margin;
 mod classification;
@@ -8,10 +9,14 @@ mod cos_face;
 mod input;
 mod metric_loss;
 mod normalized_softmax;
+mod proxy_anchor;
+mod proxy_common;
+mod proxy_nca;
 mod softmax;
 mod sub_center_arc_face;
 mod triplet_margin;
 
+pub use am_loss::{AMLoss, AMLossConfig};
 pub use arc_face::{ArcFaceLoss, ArcFaceLossConfig};
 pub use arc_margin::{ArcMarginLoss, ArcMarginLossConfig};
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
@@ -19,6 +24,8 @@ pub use cos_face::{CosFaceLoss, CosFaceLossConfig};
 pub use input::LossInput;
 pub use metric_loss::MetricLoss;
 pub use normalized_softmax::{NormalizedSoftmaxLoss, NormalizedSoftmaxLossConfig};
+pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
+pub use proxy_nca::{ProxyNCALoss, ProxyNCALossConfig};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};

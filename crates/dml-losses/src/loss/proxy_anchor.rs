@@ -1,0 +1,200 @@
+use burn::config::Config;
+use burn::module::{Module, Param};
+use burn::tensor::{Device, Tensor};
+
+use super::proxy_common::{
+    check_given_proxies, check_proxy_input, check_proxy_shape, miner_weights, normal_proxies,
+};
+use super::{LossInput, MetricLoss};
+use crate::distance::Distance;
+use crate::error::{LossResult, check_finite, check_positive};
+use crate::ops::{masked_logsumexp, one_hot};
+use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "ProxyAnchorLoss";
+
+/// Configuration of [`ProxyAnchorLoss`]; defaults are PML's
+/// `ProxyAnchorLoss(num_classes, embedding_size, margin=0.1, alpha=32)`.
+#[derive(Config, Debug)]
+pub struct ProxyAnchorLossConfig {
+    /// Number of classes `C` (one proxy each).
+    pub num_classes: usize,
+    /// Embedding size `d`.
+    pub embedding_size: usize,
+    /// Margin `delta` added on both sides.
+    #[config(default = 0.1)]
+    pub margin: f64,
+    /// Scale `alpha` of the similarities inside the log-sum-exp.
+    #[config(default = 32.0)]
+    pub alpha: f64,
+    /// How embeddings are compared with proxies (PML's default: cosine similarity).
+    #[config(default = "Distance::Cosine")]
+    pub distance: Distance,
+    /// `None` (PML's default `DivisorReducer`): the positive sub-loss is divided by the number
+    /// of classes present in the batch and the negative one by `C`. `Some(r)`: the per-class
+    /// values of each sub-loss are reduced by `r` instead (as PML does with a user reducer).
+    #[config(default = "None")]
+    pub reducer: Option<Reducer>,
+}
+
+/// Proxy Anchor loss (Kim et al., "Proxy Anchor Loss for Deep Metric Learning", CVPR 2020),
+/// as PML's `ProxyAnchorLoss`.
+///
+/// With `s(x, p)` the similarity (cosine by default), `P+` the classes that have an embedding
+/// in the batch and `X_c` the embeddings of class `c`:
+///
+/// `pos_loss = (1/|P+|) sum_{c in P+} log(1 + sum_{x in X_c} exp(-alpha (s(x, p_c) - delta)))`
+///
+/// `neg_loss = (1/C) sum_c log(1 + sum_{x not in X_c} exp(alpha (s(x, p_c) + delta)))`
+///
+/// A class with no positive (or no negative) contributes 0 to that sub-loss. Mined pairs or
+/// triplets enter as PML's miner weights `w_i - 1` added to every logit of embedding `i`.
+#[derive(Module, Debug)]
+pub struct ProxyAnchorLoss {
+    /// The learnable class proxies (give them their own learning rate, as the paper does).
+    ///
+    /// # Shapes
+    /// - `[num_classes, embedding_size]`
+    pub proxies: Param<Tensor<2>>,
+    #[module(skip)]
+    config: ProxyAnchorLossConfig,
+}
+
+impl ProxyAnchorLossConfig {
+    fn validate(&self) -> LossResult<()> {
+        check_proxy_shape(NAME, self.num_classes, self.embedding_size)?;
+        check_finite(NAME, "margin", self.margin)?;
+        check_positive(NAME, "alpha", self.alpha)?;
+        if let Some(r) = &self.reducer {
+            r.validate()?;
+        }
+        Ok(())
+    }
+
+    /// Validates the configuration and builds the loss with proxies initialised as PML does:
+    /// `kaiming_normal_(mode="fan_out")`, i.e. `N(0, 2 / num_classes)`.
+    pub fn init(&self, device: &Device) -> LossResult<ProxyAnchorLoss> {
+        self.validate()?;
+        let std = (2.0 / self.num_classes as f64).sqrt();
+        let proxies = normal_proxies(self.num_classes, self.embedding_size, std, device);
+        self.init_with(proxies)
+    }
+
+    /// Validates the configuration and builds the loss with the given initial proxies.
+    ///
+    /// # Shapes
+    /// - `proxies`: `[num_classes, embedding_size]`
+    pub fn init_with(&self, proxies: Tensor<2>) -> LossResult<ProxyAnchorLoss> {
+        self.validate()?;
+        check_given_proxies(NAME, &proxies, self.num_classes, self.embedding_size)?;
+        Ok(ProxyAnchorLoss { proxies: Param::from_tensor(proxies), config: self.clone() })
+    }
+}
+
+impl ProxyAnchorLoss {
+    /// The configuration the loss was built with.
+    pub fn config(&self) -> &ProxyAnchorLossConfig {
+        &self.config
+    }
+}
+
+impl MetricLoss for ProxyAnchorLoss {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn reducer(&self) -> Reducer {
+        // The default terms are already reduced, which every reducer passes through.
+        self.config.reducer.unwrap_or(Reducer::Sum)
+    }
+
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
+        let c = &self.config;
+        check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
+        let classes = c.num_classes;
+        let sim = c.distance.matrix(input.embeddings.clone(), self.proxies.val()); // [n, C]
+        let shift = miner_weights(input, false).sub_scalar(1.0); // [n, 1]
+        let pos_mask = one_hot(&input.labels, classes); // [n, C]
+        let neg_mask = pos_mask.clone().bool_not();
+        let pos_logits =
+            c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();
+        let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha) + shift;
+        let with_pos = pos_mask.clone().float().sum_dim(0).greater_elem(0.0).float().sum(); // [1]
+        let pos_term =
+            masked_logsumexp(pos_logits.transpose(), pos_mask.transpose(), true).reshape([classes]);
+        let neg_term =
+            masked_logsumexp(neg_logits.transpose(), neg_mask.transpose(), true).reshape([classes]);
+        Ok(match c.reducer {
+            None => vec![
+                LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),
+                LossTerm::reduced("neg_loss", neg_term.sum().div_scalar(classes as f64)),
+            ],
+            Some(_) => vec![
+                LossTerm::dense("pos_loss", TermKind::Element, pos_term),
+                LossTerm::dense("neg_loss", TermKind::Element, neg_term),
+            ],
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Int;
+
+    use super::*;
+    use crate::error::LossError;
+
+    fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    #[test]
+    fn rejects_bad_config() {
+        let d = device();
+        assert!(matches!(
+            ProxyAnchorLossConfig::new(0, 4).init(&d),
+            Err(LossError::InvalidConfig { field: "num_classes", .. })
+        ));
+        assert!(matches!(
+            ProxyAnchorLossConfig::new(3, 0).init(&d),
+            Err(LossError::InvalidConfig { field: "embedding_size", .. })
+        ));
+        assert!(matches!(
+            ProxyAnchorLossConfig::new(3, 4).with_alpha(0.0).init(&d),
+            Err(LossError::InvalidConfig { field: "alpha", .. })
+        ));
+        assert!(matches!(
+            ProxyAnchorLossConfig::new(3, 4).with_margin(f64::NAN).init(&d),
+            Err(LossError::InvalidConfig { field: "margin", .. })
+        ));
+        let wrong = Tensor::<2>::zeros([2, 4], &d);
+        assert!(matches!(
+            ProxyAnchorLossConfig::new(3, 4).init_with(wrong),
+            Err(LossError::ShapeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_out_of_range_labels() {
+        let d = device();
+        let loss = ProxyAnchorLossConfig::new(3, 2).init(&d).unwrap();
+        let x = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &d);
+        let y = Tensor::<1, Int>::from_ints([0, 3], &d);
+        assert!(matches!(
+            loss.forward(x.clone(), y),
+            Err(LossError::LabelOutOfRange { label: 3, num_classes: 3, .. })
+        ));
+        let y = Tensor::<1, Int>::from_ints([-1, 0], &d);
+        assert!(matches!(loss.forward(x, y), Err(LossError::LabelOutOfRange { label: -1, .. })));
+    }
+
+    #[test]
+    fn init_draws_kaiming_fan_out_proxies() {
+        let d = device();
+        let loss = ProxyAnchorLossConfig::new(8, 512).init(&d).unwrap();
+        let p = loss.proxies.val();
+        assert_eq!(p.dims(), [8, 512]);
+        let var: f32 = p.square().mean().into_scalar();
+        assert!((var - 0.25).abs() < 0.03, "variance {var}");
+    }
+}

@@ -1,0 +1,162 @@
+//! Helpers shared by the proxy losses (ProxyNCA, ProxyAnchor, AMLoss).
+
+use burn::tensor::{Distribution, Int, Tensor};
+
+use super::LossInput;
+use crate::error::{LossError, LossResult, check_count};
+use crate::miner::{Mined, Triplets};
+
+/// Validates the class count and embedding size every proxy loss is built with.
+pub(crate) fn check_proxy_shape(
+    component: &'static str,
+    num_classes: usize,
+    embedding_size: usize,
+) -> LossResult<()> {
+    check_count(component, "num_classes", num_classes)?;
+    check_count(component, "embedding_size", embedding_size)
+}
+
+/// Checks that explicitly given proxies are `[num_classes, embedding_size]`.
+pub(crate) fn check_given_proxies(
+    component: &'static str,
+    proxies: &Tensor<2>,
+    num_classes: usize,
+    embedding_size: usize,
+) -> LossResult<()> {
+    let [c, d] = proxies.dims();
+    if c != num_classes || d != embedding_size {
+        return Err(LossError::ShapeMismatch {
+            component,
+            detail: format!("proxies are [{c}, {d}], expected [{num_classes}, {embedding_size}]"),
+        });
+    }
+    Ok(())
+}
+
+/// Proxies drawn from `N(0, std^2)`.
+///
+/// # Shapes
+/// - returns `[num_classes, embedding_size]`
+pub(crate) fn normal_proxies(
+    num_classes: usize,
+    embedding_size: usize,
+    std: f64,
+    device: &burn::tensor::Device,
+) -> Tensor<2> {
+    Tensor::<2>::random([num_classes, embedding_size], Distribution::Normal(0.0, std), device)
+}
+
+/// Checks a proxy loss's input: no reference set, the configured embedding size, labels in
+/// `0..num_classes` (read back to the host).
+pub(crate) fn check_proxy_input(
+    component: &'static str,
+    input: &LossInput,
+    num_classes: usize,
+    embedding_size: usize,
+) -> LossResult<()> {
+    if input.reference.is_some() {
+        return Err(LossError::Unsupported {
+            component,
+            detail: "a reference set (the loss compares embeddings with its proxies)".into(),
+        });
+    }
+    let d = input.embeddings.dims()[1];
+    if d != embedding_size {
+        return Err(LossError::ShapeMismatch {
+            component,
+            detail: format!("embedding size {d}, but the loss was built for {embedding_size}"),
+        });
+    }
+    check_labels(component, &input.labels, num_classes)
+}
+
+/// Fails with [`LossError::LabelOutOfRange`] unless every label is in `0..num_classes`.
+pub(crate) fn check_labels(
+    component: &'static str,
+    labels: &Tensor<1, Int>,
+    num_classes: usize,
+) -> LossResult<()> {
+    let data = labels.to_data();
+    for label in data.iter::<i64>() {
+        if label < 0 || label as u128 >= num_classes as u128 {
+            return Err(LossError::LabelOutOfRange { component, label, num_classes });
+        }
+    }
+    Ok(())
+}
+
+/// PML's `lmu.convert_to_weights`: each embedding's weight is how often it appears anywhere in
+/// the mined index tuple, divided by the largest such count; all ones when nothing is given or
+/// nothing was mined. With `anchors_only` (PML's `using_ref=True`, when the embeddings are
+/// compared with another set such as the proxies) only anchor occurrences are counted.
+///
+/// # Shapes
+/// - returns `[n, 1]`
+pub(crate) fn miner_weights(input: &LossInput, anchors_only: bool) -> Tensor<2> {
+    let n = input.batch_size();
+    let ones = input.embeddings.zeros_like().sum_dim(1).add_scalar(1.0).detach();
+    let Some(mined) = &input.mined else {
+        return ones;
+    };
+    let counts: Tensor<1> = match mined {
+        Mined::Pairs { positive, negative } => {
+            let rows = positive.clone().sum_dim(1) + negative.clone().sum_dim(1); // [n, 1]
+            let cols = positive.clone().sum_dim(0) + negative.clone().sum_dim(0); // [1, n]
+            if anchors_only { rows.reshape([n]) } else { rows.reshape([n]) + cols.reshape([n]) }
+        }
+        Mined::Triplets(Triplets::Dense(t)) => {
+            let a = t.clone().sum_dim(2).sum_dim(1).reshape([n]);
+            let p = t.clone().sum_dim(2).sum_dim(0).reshape([n]);
+            let q = t.clone().sum_dim(1).sum_dim(0).reshape([n]);
+            if anchors_only { a } else { a + p + q }
+        }
+        Mined::Triplets(Triplets::PerAnchor { positive, negative, valid }) => {
+            let v = valid.clone().reshape([n, 1]);
+            let p = (crate::ops::one_hot(positive, n).float() * v.clone()).sum_dim(0);
+            let q = (crate::ops::one_hot(negative, n).float() * v).sum_dim(0);
+            if anchors_only {
+                valid.clone()
+            } else {
+                valid.clone() + p.reshape([n]) + q.reshape([n])
+            }
+        }
+    };
+    let counts = counts.detach().reshape([n, 1]);
+    let max = counts.clone().max_dim(0); // [1, 1]
+    let none = max.clone().lower_equal_elem(0.0).expand([n, 1]);
+    let weights = counts / max.clamp_min(1e-30);
+    weights.mask_where(none, ones)
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Int};
+
+    use super::*;
+
+    fn weights(input: &LossInput, anchors_only: bool) -> Vec<f32> {
+        miner_weights(input, anchors_only).to_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn miner_weights_follow_pml_convert_to_weights() {
+        let d = Device::flex();
+        let x = Tensor::<2>::zeros([3, 2], &d);
+        let y = Tensor::<1, Int>::from_ints([0, 0, 1], &d);
+        let plain = LossInput::new(x.clone(), y.clone());
+        assert_eq!(weights(&plain, false), vec![1.0; 3]);
+        // indices (a1, p, a2, n) = ([0], [1], [0], [2]): counts [2, 1, 1]
+        let pos = Tensor::<2>::from_floats([[0.0, 1.0, 0.0], [0.0; 3], [0.0; 3]], &d);
+        let neg = Tensor::<2>::from_floats([[0.0, 0.0, 1.0], [0.0; 3], [0.0; 3]], &d);
+        let mined = plain.clone().with_mined(Mined::Pairs { positive: pos, negative: neg });
+        assert_eq!(weights(&mined, false), vec![1.0, 0.5, 0.5]);
+        assert_eq!(weights(&mined, true), vec![1.0, 0.0, 0.0]);
+        // nothing mined: all ones, as PML
+        let empty = Mined::Pairs {
+            positive: Tensor::<2>::zeros([3, 3], &d),
+            negative: Tensor::<2>::zeros([3, 3], &d),
+        };
+        let empty = plain.with_mined(empty);
+        assert_eq!(weights(&empty, false), vec![1.0; 3]);
+    }
+}
