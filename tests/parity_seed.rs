@@ -4,7 +4,10 @@
 mod common;
 
 use common::*;
-use dml::losses::{EmlLossConfig, LossInput, MetricLoss, QuadrupletLossConfig};
+use dml::losses::{
+    ContrastiveLossConfig, EmlLossConfig, LossInput, MetricLoss, QuadrupletLossConfig,
+    TripletMarginLossConfig,
+};
 
 fn run_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
     let fixture = load(file);
@@ -34,4 +37,37 @@ fn eml_matches_pml() {
     run_fixture("eml.json", |case| {
         Box::new(config_from(EmlLossConfig::new(), &case.config).init().unwrap())
     });
+}
+
+/// The crate's ContrastiveLoss or TripletMarginLoss, as the case's `extra.loss` names it.
+fn pair_or_triplet_loss(case: &Case) -> Box<dyn MetricLoss> {
+    match case.extra.get("loss").and_then(|v| v.as_str()) {
+        Some("Contrastive") => {
+            Box::new(config_from(ContrastiveLossConfig::new(), &case.config).init().unwrap())
+        }
+        Some("TripletMargin") => {
+            Box::new(config_from(TripletMarginLossConfig::new(), &case.config).init().unwrap())
+        }
+        other => panic!("{}: unknown loss {other:?}", case.name),
+    }
+}
+
+#[test]
+fn multi_similarity_miner_matches_pml() {
+    run_fixture("multi_similarity_miner.json", pair_or_triplet_loss);
+}
+
+#[test]
+fn pair_margin_miner_matches_pml() {
+    run_fixture("pair_margin_miner.json", pair_or_triplet_loss);
+}
+
+#[test]
+fn hardest_negative_miner_matches_pml() {
+    run_fixture("hardest_negative_miner.json", pair_or_triplet_loss);
+}
+
+#[test]
+fn semihard_negative_miner_matches_pml() {
+    run_fixture("semihard_negative_miner.json", pair_or_triplet_loss);
 }
