@@ -75,16 +75,9 @@ impl MetricLoss for EmlLoss {
             * neg_count.clone().greater_elem(0.0).float();
         let lse_pos = masked_logsumexp(mat.clone(), pos_keep, false);
         let lse_neg = masked_logsumexp(mat.neg(), neg_keep, false);
-        let z = lse_pos + lse_neg
-            - pos_count.clamp_min(1.0).log()
-            - neg_count.clamp_min(1.0).log();
+        let z = lse_pos + lse_neg - pos_count.clamp_min(1.0).log() - neg_count.clamp_min(1.0).log();
         let loss = softplus(z.add_scalar(beta.ln())).div_scalar(beta.ln_1p());
-        Ok(vec![LossTerm::masked(
-            "loss",
-            TermKind::Element,
-            loss.reshape([n]),
-            valid.reshape([n]),
-        )])
+        Ok(vec![LossTerm::masked("loss", TermKind::Element, loss.reshape([n]), valid.reshape([n]))])
     }
 }
 

@@ -1,6 +1,7 @@
 //! The losses, one per file, each with its `Config` and PML's defaults.
 
 mod contrastive;
+mod cross_batch_memory;
 mod eml;
 mod input;
 mod metric_loss;
@@ -8,6 +9,7 @@ mod quadruplet;
 mod triplet_margin;
 
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
+pub use cross_batch_memory::{CrossBatchMemory, CrossBatchMemoryConfig};
 pub use eml::{EmlLoss, EmlLossConfig};
 pub use input::LossInput;
 pub use metric_loss::MetricLoss;

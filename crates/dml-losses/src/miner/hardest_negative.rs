@@ -57,8 +57,8 @@ impl Miner for HardestNegativeMiner {
         let has_neg = neg.clone().sum_dim(1).greater_elem(0.0).float(); // [n, 1]
         let hardest = d.mask_fill(neg.lower_equal_elem(0.0), FAR).argmin(1).reshape([n]);
         let one_hot = crate::ops::one_hot(&hardest, m).float() * has_neg; // [n, m]
-        let mask = pos.reshape([n, m, 1]).expand([n, m, m])
-            * one_hot.reshape([n, 1, m]).expand([n, m, m]);
+        let mask =
+            pos.reshape([n, m, 1]).expand([n, m, m]) * one_hot.reshape([n, 1, m]).expand([n, m, m]);
         Ok(Mined::Triplets(Triplets::Dense(mask)))
     }
 }

@@ -10,9 +10,9 @@ mod semihard_negative;
 mod triplet_margin;
 
 pub use batch_hard::{BatchHardMiner, BatchHardMinerConfig, hardest_per_anchor};
+pub use hardest_negative::{HardestNegativeMiner, HardestNegativeMinerConfig};
 pub(crate) use mined::pair_product;
 pub use mined::{Mined, Triplets, all_pairs};
-pub use hardest_negative::{HardestNegativeMiner, HardestNegativeMinerConfig};
 pub use miner_trait::Miner;
 pub use multi_similarity::{MultiSimilarityMiner, MultiSimilarityMinerConfig};
 pub use pair_margin::{PairMarginMiner, PairMarginMinerConfig};

@@ -61,7 +61,8 @@ impl Miner for MultiSimilarityMiner {
         let (pos, neg) = all_pairs(labels, ref_labels, same_set);
         let neg_min = d.clone().mask_fill(neg.clone().lower_equal_elem(0.0), FAR).min_dim(1);
         let pos_max = d.clone().mask_fill(pos.clone().lower_equal_elem(0.0), -FAR).max_dim(1);
-        let any = pos.clone().sum().greater_elem(0.0).float() * neg.clone().sum().greater_elem(0.0).float();
+        let any = pos.clone().sum().greater_elem(0.0).float()
+            * neg.clone().sum().greater_elem(0.0).float();
         let [n, m] = d.dims();
         let any = any.reshape([1, 1]).expand([n, m]);
         let hard_pos = d.clone().add_scalar(c.epsilon).greater(neg_min.expand([n, m])).float();

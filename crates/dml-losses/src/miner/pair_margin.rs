@@ -70,8 +70,7 @@ mod tests {
     fn rejects_non_finite_margins() {
         let err = PairMarginMinerConfig::new().with_pos_margin(f64::NAN).init().unwrap_err();
         assert!(matches!(err, LossError::InvalidConfig { field: "pos_margin", .. }));
-        let err =
-            PairMarginMinerConfig::new().with_neg_margin(f64::INFINITY).init().unwrap_err();
+        let err = PairMarginMinerConfig::new().with_neg_margin(f64::INFINITY).init().unwrap_err();
         assert!(matches!(err, LossError::InvalidConfig { field: "neg_margin", .. }));
     }
 }
