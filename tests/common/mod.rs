@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor};
-use dml::losses::{BatchHardMinerConfig, Mined, Miner, TripletMarginMinerConfig};
+use dml::losses::{
+    BatchHardMinerConfig, HardestNegativeMinerConfig, Mined, Miner, MultiSimilarityMinerConfig,
+    PairMarginMinerConfig, SemihardNegativeMinerConfig, TripletMarginMinerConfig,
+};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -122,6 +125,22 @@ pub fn mine(case: &Case, embeddings: &Tensor<2>, labels: &Tensor<1, Int>) -> Opt
     let mined = match spec.kind.as_str() {
         "BatchHard" => config_from(BatchHardMinerConfig::new(), &spec.config).init().mine(e, l),
         "TripletMargin" => config_from(TripletMarginMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
+        "MultiSimilarity" => config_from(MultiSimilarityMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
+        "PairMargin" => config_from(PairMarginMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
+        "HardestNegative" => config_from(HardestNegativeMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
+        "SemihardNegative" => config_from(SemihardNegativeMinerConfig::new(), &spec.config)
             .init()
             .expect("valid miner")
             .mine(e, l),

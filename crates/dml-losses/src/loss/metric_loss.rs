@@ -51,3 +51,23 @@ pub trait MetricLoss {
         self.forward_input(&LossInput::new(embeddings, labels))
     }
 }
+
+/// A boxed loss is a loss, so wrappers such as [`super::CrossBatchMemory`] can hold a loss
+/// chosen at run time (`Box<dyn MetricLoss>`).
+impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+
+    fn reducer(&self) -> Reducer {
+        (**self).reducer()
+    }
+
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
+        (**self).terms(input)
+    }
+
+    fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {
+        (**self).forward_input(input)
+    }
+}

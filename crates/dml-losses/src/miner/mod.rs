@@ -1,12 +1,20 @@
 //! Miners: choose the informative pairs or triplets of a batch, on detached embeddings.
 
 mod batch_hard;
+mod hardest_negative;
 mod mined;
 mod miner_trait;
+mod multi_similarity;
+mod pair_margin;
+mod semihard_negative;
 mod triplet_margin;
 
 pub use batch_hard::{BatchHardMiner, BatchHardMinerConfig, hardest_per_anchor};
+pub use hardest_negative::{HardestNegativeMiner, HardestNegativeMinerConfig};
 pub(crate) use mined::pair_product;
 pub use mined::{Mined, Triplets, all_pairs};
 pub use miner_trait::Miner;
+pub use multi_similarity::{MultiSimilarityMiner, MultiSimilarityMinerConfig};
+pub use pair_margin::{PairMarginMiner, PairMarginMinerConfig};
+pub use semihard_negative::{SemihardNegativeMiner, SemihardNegativeMinerConfig};
 pub use triplet_margin::{TripletMarginMiner, TripletMarginMinerConfig, TripletType};
