@@ -142,6 +142,11 @@ impl AMLoss {
 }
 
 impl MetricLoss for AMLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -123,6 +123,11 @@ impl ArcFaceLoss {
 }
 
 impl MetricLoss for ArcFaceLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "ArcFaceLoss"
     }

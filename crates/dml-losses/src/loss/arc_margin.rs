@@ -119,6 +119,11 @@ impl ArcMarginLoss {
 }
 
 impl MetricLoss for ArcMarginLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "ArcMarginLoss"
     }

@@ -90,6 +90,11 @@ impl CosFaceLoss {
 }
 
 impl MetricLoss for CosFaceLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "CosFaceLoss"
     }

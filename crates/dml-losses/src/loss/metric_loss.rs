@@ -63,6 +63,10 @@ impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
         (**self).reducer()
     }
 
+    fn needs_pairs(&self) -> bool {
+        (**self).needs_pairs()
+    }
+
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         (**self).terms(input)
     }

@@ -88,6 +88,11 @@ impl NormalizedSoftmaxLoss {
 }
 
 impl MetricLoss for NormalizedSoftmaxLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "NormalizedSoftmaxLoss"
     }

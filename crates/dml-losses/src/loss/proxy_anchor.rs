@@ -99,6 +99,11 @@ impl ProxyAnchorLoss {
 }
 
 impl MetricLoss for ProxyAnchorLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

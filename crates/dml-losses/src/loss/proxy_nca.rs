@@ -85,6 +85,11 @@ impl ProxyNCALoss {
 }
 
 impl MetricLoss for ProxyNCALoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

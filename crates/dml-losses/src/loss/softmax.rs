@@ -121,6 +121,11 @@ impl SoftmaxLoss {
 }
 
 impl MetricLoss for SoftmaxLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "SoftmaxLoss"
     }

@@ -112,6 +112,11 @@ impl SubCenterArcFaceLoss {
 }
 
 impl MetricLoss for SubCenterArcFaceLoss {
+    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
+    fn needs_pairs(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         "SubCenterArcFaceLoss"
     }
