@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dml::losses::{
     CircleLossConfig, GeneralizedLiftedStructureLossConfig, LiftedStructureLossConfig, LossInput,
-    MetricLoss, MultiSimilarityLossConfig, NTXentLossConfig, SupConLossConfig,
+    MetricLoss, MultiSimilarityLossConfig, NPairsLossConfig, NTXentLossConfig, SupConLossConfig,
 };
 
 fn run_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
@@ -66,5 +66,12 @@ fn generalized_lifted_structure_matches_pml() {
     run_fixture("generalized_lifted_structure.json", |case| {
         let config = config_from(GeneralizedLiftedStructureLossConfig::new(), &case.config);
         Box::new(config.init().unwrap())
+    });
+}
+
+#[test]
+fn npairs_matches_pml() {
+    run_fixture("npairs.json", |case| {
+        Box::new(config_from(NPairsLossConfig::new(), &case.config).init().unwrap())
     });
 }
