@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use dml::losses::{
-    CircleLossConfig, GeneralizedLiftedStructureLossConfig, LiftedStructureLossConfig, LossInput,
+    CircleLossConfig, GeneralizedLiftedStructureLossConfig, LiftedStructureLossConfig, LossInput, MarginLossConfig,
     MetricLoss, MultiSimilarityLossConfig, NPairsLossConfig, NTXentLossConfig, SupConLossConfig,
 };
 
@@ -74,4 +74,40 @@ fn npairs_matches_pml() {
     run_fixture("npairs.json", |case| {
         Box::new(config_from(NPairsLossConfig::new(), &case.config).init().unwrap())
     });
+}
+
+#[test]
+fn margin_matches_pml() {
+    let fixture = load("margin.json");
+    for case in &fixture.cases {
+        let device = device();
+        let emb = matrix(&case.embeddings, &device).require_grad();
+        let y = labels(&case.labels, &device);
+        let mut input = LossInput::new(emb.clone(), y.clone());
+        if let Some(mined) = mine(case, &emb, &y) {
+            input = input.with_mined(mined);
+        }
+        let config = config_from(MarginLossConfig::new(), &case.config);
+        let loss_fn = match case.params.get("beta") {
+            Some(beta) => config.init_with(vector(beta, &device)).unwrap(),
+            None => config.init(&device).unwrap(),
+        };
+        let loss = loss_fn.forward_input(&input).expect("loss computes");
+        let grads = loss.backward();
+        check_value_and_grad(case, &loss, emb.grad(&grads));
+        if let Some(expected) = case.grad_params.get("beta") {
+            let expected = numbers(expected);
+            let actual = match loss_fn.beta.val().grad(&grads) {
+                Some(g) => values(&g),
+                None => vec![0.0; expected.len()],
+            };
+            assert_close(&format!("{} beta grad", case.name), &actual, &expected);
+        } else {
+            assert!(
+                loss_fn.beta.val().grad(&grads).is_none(),
+                "{}: beta is not learnable but got a gradient",
+                case.name
+            );
+        }
+    }
 }

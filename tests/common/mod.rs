@@ -145,3 +145,15 @@ where
     }
     serde_json::from_value(base).expect("config deserialises")
 }
+
+/// A `[k]` tensor from a JSON list of numbers (a learnable vector stored in `case.params`).
+pub fn vector(value: &Value, device: &Device) -> Tensor<1> {
+    let v: Vec<f64> = serde_json::from_value(value.clone()).expect("a list of numbers");
+    let flat: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+    Tensor::<1>::from_floats(flat.as_slice(), device)
+}
+
+/// A JSON list of numbers as floats.
+pub fn numbers(value: &Value) -> Vec<f64> {
+    serde_json::from_value(value.clone()).expect("a list of numbers")
+}

@@ -5,6 +5,7 @@ mod contrastive;
 mod generalized_lifted_structure;
 mod input;
 mod lifted_structure;
+mod margin;
 mod metric_loss;
 mod multi_similarity;
 mod npairs;
@@ -20,6 +21,7 @@ pub use generalized_lifted_structure::{
 };
 pub use input::LossInput;
 pub use lifted_structure::{LiftedStructureLoss, LiftedStructureLossConfig};
+pub use margin::{MarginLoss, MarginLossConfig};
 pub use metric_loss::MetricLoss;
 pub use multi_similarity::{MultiSimilarityLoss, MultiSimilarityLossConfig};
 pub use npairs::{NPairsLoss, NPairsLossConfig};
