@@ -6,8 +6,9 @@ mod common;
 
 use common::*;
 use dml::losses::{
-    CircleLossConfig, GeneralizedLiftedStructureLossConfig, LiftedStructureLossConfig, LossInput, MarginLossConfig,
-    MetricLoss, MultiSimilarityLossConfig, NPairsLossConfig, NTXentLossConfig, SupConLossConfig,
+    CircleLossConfig, GeneralizedLiftedStructureLossConfig, LiftedStructureLossConfig, LossInput,
+    MarginLossConfig, MetricLoss, MultiSimilarityLossConfig, NPairsLossConfig, NTXentLossConfig,
+    SupConLossConfig,
 };
 
 fn run_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {

@@ -180,7 +180,10 @@ impl MetricLoss for MarginLoss {
             let per_anchor = wp.sum_dim(1);
             (beta_a * per_anchor).sum().mul_scalar(c.nu) / divisor * has_divisor
         };
-        Ok(vec![LossTerm::reduced("margin_loss", margin_loss), LossTerm::reduced("beta_reg_loss", reg)])
+        Ok(vec![
+            LossTerm::reduced("margin_loss", margin_loss),
+            LossTerm::reduced("beta_reg_loss", reg),
+        ])
     }
 }
 
