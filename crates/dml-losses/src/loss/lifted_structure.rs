@@ -5,7 +5,7 @@ use super::pair_util::{any_gate, or_masked, pair_gate, row_any, weighted_logsume
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite};
-use crate::ops::{MASKED_LOGIT, relu};
+use crate::ops::{MASKED_LOGIT, off_diagonal, relu};
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 /// Configuration of [`LiftedStructureLoss`]; defaults are PML's `LiftedStructureLoss()`.
@@ -32,7 +32,8 @@ pub struct LiftedStructureLossConfig {
 /// `L_ap = 1/2 [ log( sum_{(a, n) in N} exp(m_neg - d_an) + sum_{(p, n) in N} exp(m_neg - d_pn) )
 ///              + d_ap - m_pos ]+^2`
 /// (with a similarity the signs flip), where the sums run over the negative pairs whose first
-/// index is `a` or `p` (each counted as often as it was given); with no such pair the log term
+/// index is `a` or `p` (each counted as often as it was given, and once when `a = p`); with no
+/// such pair the log term
 /// is 0. The whole loss is 0 when there is no negative pair at all. As in PML, the first index
 /// of a negative pair is compared with `p` literally, which with a separate reference set
 /// compares a query index with a reference index. Reduced by the mean over positive pairs by
@@ -85,12 +86,16 @@ impl MetricLoss for LiftedStructureLoss {
             let fill = Tensor::<2>::zeros([m - n, 1], &row_lse.device());
             Tensor::cat(vec![has.clone().float(), fill], 0).reshape([1, m])
         };
+        // A pair (i, i) (query and reference index equal, possible with a reference set) takes
+        // row i's negatives once, as PML's `a2 == a1 | a2 == p` does.
+        let diagonal = off_diagonal(n, m, &row_lse.device()).bool_not();
         let a = row_lse.expand([n, m]);
-        let b = col_lse.expand([n, m]);
+        let b = col_lse.expand([n, m]).mask_fill(diagonal.clone(), MASKED_LOGIT);
+        let col_has = col_has.expand([n, m]).mask_fill(diagonal, 0.0);
         let top = a.clone().max_pair(b.clone()).detach();
         let lse = (a - top.clone()).exp() + (b - top.clone()).exp();
         let lse = lse.log() + top;
-        let any = has.float().expand([n, m]) + col_has.expand([n, m]);
+        let any = has.float().expand([n, m]) + col_has;
         let lse = lse.mask_fill(any.lower_equal_elem(0.0), 0.0);
         let loss = relu(lse + remaining_pos).square().div_scalar(2.0) * gate;
         Ok(vec![LossTerm::masked("loss", TermKind::PosPair, loss, pos)])
