@@ -33,11 +33,10 @@ pub struct LiftedStructureLossConfig {
 ///              + d_ap - m_pos ]+^2`
 /// (with a similarity the signs flip), where the sums run over the negative pairs whose first
 /// index is `a` or `p` (each counted as often as it was given, and once when `a = p`); with no
-/// such pair the log term
-/// is 0. The whole loss is 0 when there is no negative pair at all. As in PML, the first index
-/// of a negative pair is compared with `p` literally, which with a separate reference set
-/// compares a query index with a reference index. Reduced by the mean over positive pairs by
-/// default.
+/// such pair the log term is 0. The whole loss is 0 when there is no negative pair at all. As
+/// in PML, the first index of a negative pair is compared with `p` literally, which with a
+/// separate reference set compares a query index with a reference index. Reduced by the mean
+/// over positive pairs by default.
 #[derive(Clone, Debug)]
 pub struct LiftedStructureLoss {
     config: LiftedStructureLossConfig,
