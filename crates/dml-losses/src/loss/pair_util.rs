@@ -46,3 +46,38 @@ pub(crate) fn weighted_logsumexp(x: Tensor<2>, w: Tensor<2>) -> Tensor<2> {
 pub(crate) fn or_masked(x: Tensor<2>, keep: Tensor<2, Bool>) -> Tensor<2> {
     x.mask_fill(keep.bool_not(), MASKED_LOGIT)
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Int, Tensor};
+
+    use crate::loss::{LossInput, MetricLoss, MultiSimilarityLossConfig, NTXentLossConfig};
+    use crate::miner::Mined;
+
+    /// PML's GenericPairLoss returns zero losses when at most one positive and at most one
+    /// negative pair are given.
+    #[test]
+    fn a_single_pair_of_each_kind_gives_zero() {
+        let device = Device::flex();
+        let e = Tensor::<2>::from_floats([[1.0, 0.2], [0.8, 0.5], [0.1, 1.0]], &device);
+        let y = Tensor::<1, Int>::from_ints([0, 0, 1], &device);
+        let positive =
+            Tensor::<2>::from_floats([[0., 1., 0.], [0., 0., 0.], [0., 0., 0.]], &device);
+        let negative =
+            Tensor::<2>::from_floats([[0., 0., 1.], [0., 0., 0.], [0., 0., 0.]], &device);
+        let one = LossInput::new(e.clone(), y.clone())
+            .with_mined(Mined::Pairs { positive: positive.clone(), negative: negative.clone() });
+        let two = LossInput::new(e, y)
+            .with_mined(Mined::Pairs { positive: positive.mul_scalar(2.0), negative });
+        let losses: [Box<dyn MetricLoss>; 2] = [
+            Box::new(MultiSimilarityLossConfig::new().init().unwrap()),
+            Box::new(NTXentLossConfig::new().init().unwrap()),
+        ];
+        for loss in losses {
+            let zero = loss.forward_input(&one).unwrap().into_scalar::<f32>();
+            assert_eq!(zero, 0.0, "{}", loss.name());
+            let nonzero = loss.forward_input(&two).unwrap().into_scalar::<f32>();
+            assert!(nonzero > 0.0, "{}", loss.name());
+        }
+    }
+}
