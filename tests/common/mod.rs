@@ -195,3 +195,14 @@ pub fn check_param_grad<const D: usize>(case: &Case, name: &str, grad: Option<Te
     };
     assert_close(&format!("{} grad {name}", case.name), &actual, &expected);
 }
+
+/// A `[k]` tensor from a JSON list of numbers (a learnable vector stored in `case.params`).
+pub fn vector(value: &Value, device: &Device) -> Tensor<1> {
+    let flat: Vec<f32> = numbers(value).iter().map(|&x| x as f32).collect();
+    Tensor::<1>::from_floats(flat.as_slice(), device)
+}
+
+/// A JSON list of numbers as floats.
+pub fn numbers(value: &Value) -> Vec<f64> {
+    serde_json::from_value(value.clone()).expect("a list of numbers")
+}

@@ -62,10 +62,14 @@ pub fn logsumexp(x: Tensor<2>) -> Tensor<2> {
     (x - max.clone()).exp().sum_dim(1).log() + max
 }
 
-/// `log(1 + exp(x))` computed without overflow.
+/// `log(1 + exp(x))` computed without overflow, with gradient `sigmoid(x)` everywhere (also at
+/// `x = 0`, where the subgradients of `max(x, 0)` and `|x|` would otherwise give 0 or 1).
 pub fn softplus<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    // max(x, 0) + log1p(exp(-|x|))
-    x.clone().clamp_min(0.0) + x.abs().neg().exp().log1p()
+    // max(x, 0) + log1p(exp(-|x|)), with both pieces written as selections so that x = 0 takes
+    // the log1p(exp(x)) branch entirely.
+    let positive = x.clone().greater_elem(0.0);
+    let neg_abs = x.clone().mask_where(positive.clone(), x.clone().neg());
+    x.mask_fill(positive.bool_not(), 0.0) + neg_abs.exp().log1p()
 }
 
 /// `max(x, 0)`.
