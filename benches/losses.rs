@@ -7,6 +7,8 @@
 //!
 //! `cargo bench --bench losses` (set RAYON_NUM_THREADS to match PML's thread count).
 
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use dml::losses::{
@@ -74,5 +76,9 @@ fn losses(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, losses);
+criterion_group! {
+    name = benches;
+    config = Criterion::default();
+    targets = losses
+}
 criterion_main!(benches);
