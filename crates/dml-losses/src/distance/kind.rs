@@ -78,6 +78,13 @@ impl Distance {
     /// # Shapes
     /// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
     pub fn matrix(&self, query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
+        if self.is_inverted() && self.normalizes() {
+            // q^ . r / |r|: the reference is divided by its norms on the [n, m] result instead
+            // of on the [m, d] input, which is much cheaper when m is a large set of class
+            // proxies (the same function, gradient included).
+            let rn = row_norms(reference.clone()).transpose(); // [1, m]
+            return l2_normalize(query).matmul(reference.transpose()) / rn;
+        }
         let q = self.maybe_normalize(query);
         let r = self.maybe_normalize(reference);
         self.matrix_normalized(q, r)
@@ -130,6 +137,14 @@ impl Distance {
     pub fn largest<const D: usize>(&self, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
         if self.is_inverted() { x.min_pair(y) } else { x.max_pair(y) }
     }
+}
+
+/// L2 norm of each row, clamped below like `F.normalize` (`max(|x|, 1e-12)`).
+///
+/// # Shapes
+/// - `x`: `[n, d]` -> `[n, 1]`
+fn row_norms(x: Tensor<2>) -> Tensor<2> {
+    x.square().sum_dim(1).clamp_min(crate::ops::NORMALIZE_EPS * crate::ops::NORMALIZE_EPS).sqrt()
 }
 
 /// Below this many `n * m * d` elements the squared distance is computed from explicit
