@@ -1,0 +1,116 @@
+//! Partial top-k selection for a block of rows, fed one slice of candidate scores at a time.
+//!
+//! Each row keeps a buffer of `cap = k + slack` candidates and a threshold (the k-th best score
+//! after the last compaction). A candidate below the threshold cannot enter the top k and is
+//! skipped with one comparison; the others are appended, and a full buffer is compacted back to
+//! the k best with `select_nth_unstable_by` (linear time). Ties are broken by the smaller
+//! reference index, so the result does not depend on the order in which candidates arrive.
+
+use std::cmp::Ordering;
+
+/// One candidate: its ranking key (larger is better) and its reference index.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Entry {
+    pub key: f32,
+    pub idx: u32,
+}
+
+/// Better-first order: larger key first, then smaller index.
+#[inline]
+pub(crate) fn better_first(a: &Entry, b: &Entry) -> Ordering {
+    b.key.partial_cmp(&a.key).unwrap_or(Ordering::Equal).then(a.idx.cmp(&b.idx))
+}
+
+/// Top-k state of `rows` rows.
+pub(crate) struct TopKBlock {
+    k: usize,
+    cap: usize,
+    entries: Vec<Entry>,
+    len: Vec<u32>,
+    threshold: Vec<f32>,
+}
+
+impl TopKBlock {
+    /// Empty state for `rows` rows keeping the `k` best of each.
+    pub fn new(rows: usize, k: usize) -> Self {
+        let cap = k + (k / 2).max(16);
+        Self {
+            k,
+            cap,
+            entries: vec![Entry { key: 0.0, idx: 0 }; rows * cap],
+            len: vec![0; rows],
+            threshold: vec![f32::NEG_INFINITY; rows],
+        }
+    }
+
+    /// Offers `keys[c]` as the candidate with reference index `base + c`, for every `c` except
+    /// `skip` (pass `usize::MAX` to skip nothing).
+    pub fn push_row(&mut self, row: usize, keys: &[f32], base: u32, skip: usize) {
+        let (k, cap) = (self.k, self.cap);
+        let buf = &mut self.entries[row * cap..(row + 1) * cap];
+        let mut len = self.len[row] as usize;
+        let mut thr = self.threshold[row];
+        for (c, &key) in keys.iter().enumerate() {
+            if key >= thr && c != skip {
+                if len == cap {
+                    thr = compact(buf, k);
+                    len = k;
+                    if key < thr {
+                        continue;
+                    }
+                }
+                buf[len] = Entry { key, idx: base + c as u32 };
+                len += 1;
+            }
+        }
+        self.len[row] = len as u32;
+        self.threshold[row] = thr;
+    }
+
+    /// The k best candidates of `row`, best first. Fewer than k when fewer were offered.
+    pub fn finish_row(&mut self, row: usize) -> &[Entry] {
+        let (k, cap) = (self.k, self.cap);
+        let len = self.len[row] as usize;
+        let buf = &mut self.entries[row * cap..row * cap + len];
+        let kept = if len > k {
+            buf.select_nth_unstable_by(k - 1, better_first);
+            k
+        } else {
+            len
+        };
+        let buf = &mut buf[..kept];
+        buf.sort_unstable_by(better_first);
+        buf
+    }
+}
+
+/// Keeps the k best of a full buffer at its front and returns the k-th best key.
+fn compact(buf: &mut [Entry], k: usize) -> f32 {
+    buf.select_nth_unstable_by(k - 1, better_first);
+    buf[k - 1].key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_k_best_with_index_tie_break() {
+        let k = 3;
+        let mut block = TopKBlock::new(1, k);
+        // 100 candidates in two slices, many ties.
+        let keys: Vec<f32> = (0..100).map(|i| ((i * 37) % 11) as f32).collect();
+        block.push_row(0, &keys[50..], 50, usize::MAX);
+        block.push_row(0, &keys[..50], 0, 7);
+        let got: Vec<u32> = block.finish_row(0).iter().map(|e| e.idx).collect();
+        let mut all: Vec<Entry> = keys
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 7)
+            .map(|(i, &key)| Entry { key, idx: i as u32 })
+            .collect();
+        all.sort_by(better_first);
+        let want: Vec<u32> = all[..k].iter().map(|e| e.idx).collect();
+        assert_eq!(got, want);
+    }
+}
