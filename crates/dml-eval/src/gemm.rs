@@ -1,4 +1,5 @@
-//! The one place that calls the `gemm` crate's (unsafe, pointer-based) matrix product.
+//! A safe wrapper around the `gemm` crate's (unsafe, pointer-based) matrix product; the one
+//! place in the crate that uses `unsafe`.
 #![allow(unsafe_code)]
 
 /// `out[m, n] = a[m, d] . b[n, d]^T`, all row-major, single-threaded (the caller parallelises
@@ -9,7 +10,7 @@
 ///
 /// # Panics
 /// If a slice is shorter than its shape says (checked before the kernel runs).
-pub(crate) fn matmul_abt(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, d: usize) {
+pub fn matmul_abt(a: &[f32], b: &[f32], out: &mut [f32], m: usize, n: usize, d: usize) {
     assert!(a.len() >= m * d && b.len() >= n * d && out.len() >= m * n, "gemm shape mismatch");
     if m == 0 || n == 0 {
         return;

@@ -31,7 +31,7 @@
 pub mod distance;
 pub mod embeddings;
 pub mod error;
-mod gemm;
+pub mod gemm;
 pub mod kmeans;
 pub mod knn;
 pub mod knn_device;
