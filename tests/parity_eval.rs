@@ -107,7 +107,11 @@ fn check_case(case: &Value) {
     let re = Embeddings::from_slice(&r, dim).unwrap();
     let search = |block: usize| -> KnnResult {
         let cfg = KnnConfig::new(k).with_distance(dist).with_block_size(block);
-        if self_retrieval { knn_self(&qe, &cfg).unwrap() } else { knn_query(&qe, &re, &cfg).unwrap() }
+        if self_retrieval {
+            knn_self(&qe, &cfg).unwrap()
+        } else {
+            knn_query(&qe, &re, &cfg).unwrap()
+        }
     };
     // Blocks of 7 exercise partial blocks and (self-retrieval) the transposed feed.
     let knn = search(7);
@@ -271,8 +275,8 @@ fn bad_inputs_give_clear_errors() {
     let err = knn_self(&Embeddings::from_slice(&nan, 2).unwrap(), &KnnConfig::new(1)).unwrap_err();
     assert!(matches!(err, EvalError::NonFinite { field: "embeddings", row: 1, column: 1, .. }));
     assert!(err.to_string().contains("row 1"), "{err}");
-    let err = knn_query(&emb, &Embeddings::from_slice(&nan, 2).unwrap(), &KnnConfig::new(1))
-        .unwrap_err();
+    let err =
+        knn_query(&emb, &Embeddings::from_slice(&nan, 2).unwrap(), &KnnConfig::new(1)).unwrap_err();
     assert!(matches!(err, EvalError::NonFinite { field: "reference", row: 1, .. }), "{err}");
     let inf = Tensor::<2>::from_floats([[1.0, 0.0], [f32::INFINITY, 0.0]], &Device::flex());
     let err = knn_self_device(inf, &KnnConfig::new(1)).unwrap_err();

@@ -122,7 +122,10 @@ fn main() {
 
     let t = Instant::now();
     let (data, labels) = sop_like(n, classes);
-    println!("data: {n} x {DIM}, {classes} classes, generated in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "data: {n} x {DIM}, {classes} classes, generated in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     if let Some(dir) = arg("--write-npy") {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
         write_npy(&format!("{dir}/sop_embeddings.npy"), "<f4", &format!("({n}, {DIM})"), &bytes);
@@ -150,9 +153,15 @@ fn main() {
     for (kk, r) in &m.overall.recall_at {
         println!("Recall@{kk}: {r:.4}");
     }
-    println!("MAP@R: {:.4}  R-precision: {:.4}  MRR: {:.4}", m.overall.map_at_r, m.overall.r_precision, m.overall.mean_reciprocal_rank);
+    println!(
+        "MAP@R: {:.4}  R-precision: {:.4}  MRR: {:.4}",
+        m.overall.map_at_r, m.overall.r_precision, m.overall.mean_reciprocal_rank
+    );
     println!("queries: {} evaluated, {} lone", m.overall.num_queries, m.num_lone_queries);
-    println!("knn (k = {k}): {knn_s:.2} s; metrics: {metric_s:.2} s; total {:.2} s", knn_s + metric_s);
+    println!(
+        "knn (k = {k}): {knn_s:.2} s; metrics: {metric_s:.2} s; total {:.2} s",
+        knn_s + metric_s
+    );
     println!(
         "GFLOP/s: {:.1} executed ({:.2} TFLOP), {:.1} effective (full N x N product, {:.2} TFLOP)",
         executed / knn_s / 1e9,
@@ -160,6 +169,13 @@ fn main() {
         full / knn_s / 1e9,
         full / 1e12
     );
-    println!("peak memory (VmHWM): {:.0} MiB ({:.0} MiB after data generation)", vm_hwm_mib(), before);
-    println!("gemm kernel throughput, 512^3 blocks, all threads: {:.1} GFLOP/s", gemm_peak_gflops());
+    println!(
+        "peak memory (VmHWM): {:.0} MiB ({:.0} MiB after data generation)",
+        vm_hwm_mib(),
+        before
+    );
+    println!(
+        "gemm kernel throughput, 512^3 blocks, all threads: {:.1} GFLOP/s",
+        gemm_peak_gflops()
+    );
 }

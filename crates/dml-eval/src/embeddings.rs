@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+#[cfg(feature = "burn")]
 use burn::tensor::Tensor;
 use ndarray::ArrayView2;
 
@@ -44,6 +45,7 @@ impl<'a> Embeddings<'a> {
         }
     }
 
+    #[cfg(feature = "burn")]
     /// Reads a Burn tensor back to the host (`into_data`), converting to `f32`.
     ///
     /// # Shapes
@@ -69,7 +71,7 @@ impl<'a> Embeddings<'a> {
         if dim == 0 {
             return Err(EvalError::ZeroDimension { field: "embeddings" });
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(EvalError::LengthMismatch {
                 field: "embeddings",
                 detail: format!("holds {} values, not a multiple of dim = {dim}", data.len()),

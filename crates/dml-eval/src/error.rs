@@ -41,9 +41,7 @@ pub enum EvalError {
         value: f32,
     },
     /// More neighbours were asked for than the reference set can provide.
-    #[error(
-        "`{field}` = {k} is larger than the {available} reference items available{self_note}"
-    )]
+    #[error("`{field}` = {k} is larger than the {available} reference items available{self_note}")]
     KTooLarge {
         /// The parameter (`"k"`, `"recall_at"`).
         field: &'static str,

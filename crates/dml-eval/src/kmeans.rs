@@ -96,7 +96,8 @@ fn init_plus_plus(x: &Embeddings<'_>, k: usize, rng: &mut SplitMix64) -> Vec<f32
     let mut centroids = Vec::with_capacity(k * d);
     let first = (rng.next_u64() % n as u64) as usize;
     centroids.extend_from_slice(x.row(first));
-    let mut closest: Vec<f64> = (0..n).into_par_iter().map(|i| sq_dist(x.row(i), x.row(first))).collect();
+    let mut closest: Vec<f64> =
+        (0..n).into_par_iter().map(|i| sq_dist(x.row(i), x.row(first))).collect();
     for _ in 1..k {
         let total: f64 = closest.iter().sum();
         let pick = if total > 0.0 {
@@ -168,8 +169,16 @@ fn run_once(x: &Embeddings<'_>, config: &KMeansConfig, seed: u64) -> EvalResult<
             }
         }
     }
-    let inertia = assignments.iter().enumerate().map(|(i, &c)| sq_dist(x.row(i), &centroids[c * d..][..d])).sum();
-    Ok(KMeansResult { assignments: assignments.into_iter().map(|c| c as i64).collect(), centroids, inertia })
+    let inertia = assignments
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| sq_dist(x.row(i), &centroids[c * d..][..d]))
+        .sum();
+    Ok(KMeansResult {
+        assignments: assignments.into_iter().map(|c| c as i64).collect(),
+        centroids,
+        inertia,
+    })
 }
 
 /// Clusters `embeddings` (as given, not normalised) into `config.num_clusters` groups.

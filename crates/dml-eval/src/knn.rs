@@ -177,7 +177,6 @@ fn to_score(key: f32, query_sq_norm: f32, distance: KnnDistance) -> f32 {
 /// Writes the finished top-k of a block of rows.
 fn write_block(
     state: &mut TopKBlock,
-    rows: usize,
     first_row: usize,
     query_sq_norms: &[f32],
     distance: KnnDistance,
@@ -185,12 +184,26 @@ fn write_block(
     indices: &mut [u32],
     scores: &mut [f32],
 ) {
-    for r in 0..rows {
+    for r in 0..indices.len() / k {
         let best = state.finish_row(r);
         debug_assert_eq!(best.len(), k);
         for (c, e) in best.iter().enumerate() {
             indices[r * k + c] = e.idx;
             scores[r * k + c] = to_score(e.key, query_sq_norms[first_row + r], distance);
+        }
+    }
+}
+
+/// `dst[c, r] = src[r, c]` for a row-major `src` of `rows x cols`, in cache-sized tiles.
+fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
+    const TILE: usize = 32;
+    for r0 in (0..rows).step_by(TILE) {
+        for c0 in (0..cols).step_by(TILE) {
+            for r in r0..(r0 + TILE).min(rows) {
+                for c in c0..(c0 + TILE).min(cols) {
+                    dst[c * rows + r] = src[r * cols + c];
+                }
+            }
         }
     }
 }
@@ -234,11 +247,7 @@ pub fn knn_self(embeddings: &Embeddings<'_>, config: &KnnConfig) -> EvalResult<K
             if bi != bj {
                 // Transposed copy first: it needs the raw products, keyed by the row norms.
                 let trans = &mut trans[..m * c];
-                for r in 0..m {
-                    for col in 0..c {
-                        trans[col * m + r] = prod[r * c + col];
-                    }
-                }
+                transpose(prod, trans, m, c);
                 to_keys(trans, m, &prep.sq_norms[i0..i1], distance);
                 let mut guard = states[bj].lock().expect("top-k state poisoned");
                 let state = guard.as_mut().expect("state alive");
@@ -257,16 +266,14 @@ pub fn knn_self(embeddings: &Embeddings<'_>, config: &KnnConfig) -> EvalResult<K
     );
     let mut indices = vec![0u32; n * k];
     let mut scores = vec![0.0f32; n * k];
-    indices
-        .par_chunks_mut(bs * k)
-        .zip(scores.par_chunks_mut(bs * k))
-        .enumerate()
-        .for_each(|(b, (idx, sc))| {
-            let (s, e) = bounds(b);
+    indices.par_chunks_mut(bs * k).zip(scores.par_chunks_mut(bs * k)).enumerate().for_each(
+        |(b, (idx, sc))| {
+            let s = bounds(b).0;
             let mut state =
                 states[b].lock().expect("top-k state poisoned").take().expect("state alive");
-            write_block(&mut state, e - s, s, &prep.sq_norms, distance, k, idx, sc);
-        });
+            write_block(&mut state, s, &prep.sq_norms, distance, k, idx, sc);
+        },
+    );
     Ok(KnnResult { rows: n, k, indices, scores, distance })
 }
 
@@ -301,28 +308,24 @@ pub fn knn_query(
     let r = Prepared::new(reference, distance);
     let mut indices = vec![0u32; nq * k];
     let mut scores = vec![0.0f32; nq * k];
-    indices
-        .par_chunks_mut(bs * k)
-        .zip(scores.par_chunks_mut(bs * k))
-        .enumerate()
-        .for_each_init(
-            || vec![0.0f32; bs * bs],
-            |prod, (b, (idx, sc))| {
-                let (i0, i1) = (b * bs, ((b + 1) * bs).min(nq));
-                let m = i1 - i0;
-                let mut state = TopKBlock::new(m, k);
-                for j0 in (0..nr).step_by(bs) {
-                    let j1 = (j0 + bs).min(nr);
-                    let c = j1 - j0;
-                    let prod = &mut prod[..m * c];
-                    matmul_abt(q.rows(i0, i1), r.rows(j0, j1), prod, m, c, q.dim);
-                    to_keys(prod, c, &r.sq_norms[j0..j1], distance);
-                    for row in 0..m {
-                        state.push_row(row, &prod[row * c..(row + 1) * c], j0 as u32, usize::MAX);
-                    }
+    indices.par_chunks_mut(bs * k).zip(scores.par_chunks_mut(bs * k)).enumerate().for_each_init(
+        || vec![0.0f32; bs * bs],
+        |prod, (b, (idx, sc))| {
+            let (i0, i1) = (b * bs, ((b + 1) * bs).min(nq));
+            let m = i1 - i0;
+            let mut state = TopKBlock::new(m, k);
+            for j0 in (0..nr).step_by(bs) {
+                let j1 = (j0 + bs).min(nr);
+                let c = j1 - j0;
+                let prod = &mut prod[..m * c];
+                matmul_abt(q.rows(i0, i1), r.rows(j0, j1), prod, m, c, q.dim);
+                to_keys(prod, c, &r.sq_norms[j0..j1], distance);
+                for row in 0..m {
+                    state.push_row(row, &prod[row * c..(row + 1) * c], j0 as u32, usize::MAX);
                 }
-                write_block(&mut state, m, i0, &q.sq_norms, distance, k, idx, sc);
-            },
-        );
+            }
+            write_block(&mut state, i0, &q.sq_norms, distance, k, idx, sc);
+        },
+    );
     Ok(KnnResult { rows: nq, k, indices, scores, distance })
 }

@@ -39,7 +39,9 @@ fn prepare(
     let sq = x.clone().powi_scalar(2).sum_dim(1);
     let sq_host = read_f32(sq.clone(), field)?;
     let row_sums = read_f32(x.clone().sum_dim(1), field)?;
-    if let Some(row) = sq_host.iter().zip(&row_sums).position(|(a, b)| !(a.is_finite() && b.is_finite())) {
+    if let Some(row) =
+        sq_host.iter().zip(&row_sums).position(|(a, b)| !(a.is_finite() && b.is_finite()))
+    {
         let values = read_f32(x.slice([row..row + 1, 0..d]), field)?;
         let column = values.iter().position(|v| !v.is_finite()).unwrap_or(0);
         return Err(EvalError::NonFinite { field, row, column, value: values[column] });
@@ -156,7 +158,11 @@ fn check_k(config: &KnnConfig, available: usize, self_retrieval: bool) -> EvalRe
             field: "k",
             k: config.k,
             available,
-            self_note: if self_retrieval { " (the reference set minus the query itself)" } else { "" },
+            self_note: if self_retrieval {
+                " (the reference set minus the query itself)"
+            } else {
+                ""
+            },
         });
     }
     Ok(())

@@ -3,7 +3,8 @@
 //!
 //! - Exact k-nearest-neighbour search in blocks of queries ([`knn_self`], [`knn_query`] on the
 //!   CPU: blocked `gemm` products, self-exclusion by index, partial top-k, rayon; and
-//!   [`knn_self_device`], [`knn_query_device`] on a Burn tensor's own device). Never an
+//!   [`knn_self_device`], [`knn_query_device`] on a Burn tensor's own device, with the default
+//!   `burn` feature). Never an
 //!   `N x N` matrix in memory.
 //! - Recall@K, precision@1, R-precision, MAP@R and mean reciprocal rank with
 //!   pytorch-metric-learning's `AccuracyCalculator` definitions ([`retrieval_metrics_self`],
@@ -34,6 +35,7 @@ pub mod error;
 pub mod gemm;
 pub mod kmeans;
 pub mod knn;
+#[cfg(feature = "burn")]
 pub mod knn_device;
 pub mod map_at_r;
 pub mod mutual_info;
@@ -46,6 +48,7 @@ pub use embeddings::Embeddings;
 pub use error::{EvalError, EvalResult};
 pub use kmeans::{ClusteringMetrics, KMeansConfig, KMeansResult, clustering_metrics, kmeans};
 pub use knn::{KnnConfig, KnnResult, knn_query, knn_self};
+#[cfg(feature = "burn")]
 pub use knn_device::{knn_query_device, knn_self_device};
 pub use mutual_info::{adjusted_mutual_info, normalized_mutual_info};
 pub use retrieval::{

@@ -75,7 +75,11 @@ fn check(labels_true: &[i64], labels_pred: &[i64]) -> EvalResult<()> {
     if labels_true.len() != labels_pred.len() {
         return Err(EvalError::LengthMismatch {
             field: "labels_pred",
-            detail: format!("has {} labels, `labels_true` has {}", labels_pred.len(), labels_true.len()),
+            detail: format!(
+                "has {} labels, `labels_true` has {}",
+                labels_pred.len(),
+                labels_true.len()
+            ),
         });
     }
     Ok(())
@@ -116,8 +120,11 @@ pub fn adjusted_mutual_info(labels_true: &[i64], labels_pred: &[i64]) -> EvalRes
     let emi = expected_mutual_info(&c);
     let normalizer = (entropy(&c.a, c.n) + entropy(&c.b, c.n)) / 2.0;
     let mut denominator = normalizer - emi;
-    denominator =
-        if denominator < 0.0 { denominator.min(-f64::EPSILON) } else { denominator.max(f64::EPSILON) };
+    denominator = if denominator < 0.0 {
+        denominator.min(-f64::EPSILON)
+    } else {
+        denominator.max(f64::EPSILON)
+    };
     Ok((mi - emi) / denominator)
 }
 
@@ -138,8 +145,8 @@ fn expected_mutual_info(c: &Contingency) -> f64 {
         for &bj in &c.b {
             let start = (ai + bj).saturating_sub(n).max(1);
             let end = ai.min(bj);
-            let fixed = log_fact[ai] + log_fact[bj] + log_fact[n - ai] + log_fact[n - bj]
-                - log_fact[n];
+            let fixed =
+                log_fact[ai] + log_fact[bj] + log_fact[n - ai] + log_fact[n - bj] - log_fact[n];
             for nij in start..=end {
                 let term2 = (nf * nij as f64).ln() - (ai as f64).ln() - (bj as f64).ln();
                 let gln = fixed

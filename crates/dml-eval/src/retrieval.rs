@@ -122,10 +122,7 @@ fn compute(
     if let Some(&bad) = knn.indices.iter().find(|&&i| i as usize >= reference_labels.len()) {
         return Err(EvalError::LengthMismatch {
             field: if self_retrieval { "labels" } else { "reference_labels" },
-            detail: format!(
-                "has {} labels but a neighbour index is {bad}",
-                reference_labels.len()
-            ),
+            detail: format!("has {} labels but a neighbour index is {bad}", reference_labels.len()),
         });
     }
     for &k in recall_at {
