@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! RAYON_NUM_THREADS=2 cargo run --release -p dml-eval --example bench_sop_knn -- \
-//!     [--write-npy DIR] [--n N]
+//!     [--write-npy DIR] [--n N] [--k K] [--block B]
 //! ```
 //! `--write-npy DIR` also writes `DIR/sop_embeddings.npy` (float32) and `DIR/sop_labels.npy`
 //! (int64) for `tools/bench_faiss_knn.py`.
@@ -82,6 +82,16 @@ fn vm_hwm_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// User + system CPU seconds of this process (clock ticks of 1/100 s).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of /proc/self/stat; `after` starts at field 3.
+    let field = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (field(11) + field(12)) / 100.0
+}
+
 fn write_npy(path: &str, descr: &str, shape: &str, bytes: &[u8]) {
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
@@ -116,7 +126,7 @@ fn main() {
     let arg = |name: &str| args.iter().position(|a| a == name).map(|i| args[i + 1].clone());
     let n: usize = arg("--n").map_or(60_502, |v| v.parse().expect("--n"));
     let classes = (n as f64 * 11_316.0 / 60_502.0).round() as usize;
-    let k = 1000.min(n - 1);
+    let k = arg("--k").map_or(1000, |v| v.parse().expect("--k")).min(n - 1);
     let block = arg("--block").map_or(512, |v| v.parse().expect("--block"));
     println!("threads: {}", rayon::current_num_threads());
 
@@ -136,9 +146,10 @@ fn main() {
     let before = vm_hwm_mib();
 
     let emb = Embeddings::from_slice(&data, DIM).expect("embeddings");
-    let t = Instant::now();
+    let (t, cpu0) = (Instant::now(), cpu_seconds());
     let knn = knn_self(&emb, &KnnConfig::new(k).with_block_size(block)).expect("knn");
     let knn_s = t.elapsed().as_secs_f64();
+    let knn_cpu = cpu_seconds() - cpu0;
     let t = Instant::now();
     let recall_at: Vec<usize> = [1, 10, 100, 1000].into_iter().filter(|&x| x <= k).collect();
     let m = retrieval_metrics_self(&knn, &labels, &recall_at, false).expect("metrics");
@@ -158,6 +169,7 @@ fn main() {
         m.overall.map_at_r, m.overall.r_precision, m.overall.mean_reciprocal_rank
     );
     println!("queries: {} evaluated, {} lone", m.overall.num_queries, m.num_lone_queries);
+    println!("knn CPU time (user + sys, all threads): {knn_cpu:.2} s");
     println!(
         "knn (k = {k}): {knn_s:.2} s; metrics: {metric_s:.2} s; total {:.2} s",
         knn_s + metric_s

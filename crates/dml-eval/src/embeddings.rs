@@ -124,3 +124,23 @@ impl<'a> Embeddings<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array2;
+
+    use super::Embeddings;
+
+    #[test]
+    fn ndarray_views_standard_and_transposed() {
+        let a = Array2::from_shape_vec((2, 3), vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let e = Embeddings::from_ndarray(a.view()).unwrap();
+        assert_eq!((e.rows(), e.dim()), (2, 3));
+        assert_eq!(e.row(1), &[4.0, 5.0, 6.0]);
+        // A transposed view is not contiguous: copied in logical (row-major) order.
+        let t = Embeddings::from_ndarray(a.t()).unwrap();
+        assert_eq!((t.rows(), t.dim()), (3, 2));
+        assert_eq!(t.row(0), &[1.0, 4.0]);
+        assert_eq!(t.row(2), &[3.0, 6.0]);
+    }
+}

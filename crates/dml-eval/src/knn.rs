@@ -10,7 +10,7 @@ use crate::distance::KnnDistance;
 use crate::embeddings::Embeddings;
 use crate::error::{EvalError, EvalResult, invalid};
 use crate::gemm::matmul_abt;
-use crate::topk::TopKBlock;
+use crate::topk::{Entry, TopKBlock};
 
 /// Settings of the neighbour search.
 #[derive(Clone, Debug, PartialEq)]
@@ -184,9 +184,10 @@ fn write_block(
     indices: &mut [u32],
     scores: &mut [f32],
 ) {
+    let mut best = vec![Entry { key: 0.0, idx: 0 }; k];
     for r in 0..indices.len() / k {
-        let best = state.finish_row(r);
-        debug_assert_eq!(best.len(), k);
+        let kept = state.finish_row(r, &mut best);
+        debug_assert_eq!(kept, k);
         for (c, e) in best.iter().enumerate() {
             indices[r * k + c] = e.idx;
             scores[r * k + c] = to_score(e.key, query_sq_norms[first_row + r], distance);

@@ -43,6 +43,9 @@ pub mod recall;
 pub mod retrieval;
 mod topk;
 
+/// The `ndarray` version [`Embeddings::from_ndarray`] and [`KnnResult::indices_array`] use.
+pub use ndarray;
+
 pub use distance::KnnDistance;
 pub use embeddings::Embeddings;
 pub use error::{EvalError, EvalResult};

@@ -16,16 +16,41 @@ pub(crate) struct Entry {
 }
 
 /// Better-first order: larger key first, then smaller index.
-#[inline]
+#[cfg(test)]
 pub(crate) fn better_first(a: &Entry, b: &Entry) -> Ordering {
     b.key.partial_cmp(&a.key).unwrap_or(Ordering::Equal).then(a.idx.cmp(&b.idx))
+}
+
+/// Packs a candidate into a `u64` whose integer order is the better-first order reversed
+/// (larger is better): the key's bits mapped to an order-preserving `u32` in the high half,
+/// the complemented index (smaller index, larger value) in the low half. `-0.0` is folded
+/// into `+0.0` so that the two zeros tie and fall back to the index.
+#[inline]
+fn pack(key: f32, idx: u32) -> u64 {
+    let bits = (key + 0.0).to_bits();
+    let ordered = if bits >> 31 == 1 { !bits } else { bits | 0x8000_0000 };
+    (u64::from(ordered) << 32) | u64::from(!idx)
+}
+
+/// Inverse of [`pack`].
+#[inline]
+fn unpack(packed: u64) -> Entry {
+    let ordered = (packed >> 32) as u32;
+    let bits = if ordered >> 31 == 1 { ordered & 0x7FFF_FFFF } else { !ordered };
+    Entry { key: f32::from_bits(bits), idx: !(packed as u32) }
+}
+
+/// Larger packed value first.
+#[inline]
+fn desc(a: &u64, b: &u64) -> Ordering {
+    b.cmp(a)
 }
 
 /// Top-k state of `rows` rows.
 pub(crate) struct TopKBlock {
     k: usize,
     cap: usize,
-    entries: Vec<Entry>,
+    entries: Vec<u64>,
     len: Vec<u32>,
     threshold: Vec<f32>,
 }
@@ -37,7 +62,7 @@ impl TopKBlock {
         Self {
             k,
             cap,
-            entries: vec![Entry { key: 0.0, idx: 0 }; rows * cap],
+            entries: vec![0; rows * cap],
             len: vec![0; rows],
             threshold: vec![f32::NEG_INFINITY; rows],
         }
@@ -51,6 +76,7 @@ impl TopKBlock {
         let mut len = self.len[row] as usize;
         let mut thr = self.threshold[row];
         for (c, &key) in keys.iter().enumerate() {
+            // One float comparison rejects almost every candidate once the buffer has filled.
             if key >= thr && c != skip {
                 if len == cap {
                     thr = compact(buf, k);
@@ -59,7 +85,7 @@ impl TopKBlock {
                         continue;
                     }
                 }
-                buf[len] = Entry { key, idx: base + c as u32 };
+                buf[len] = pack(key, base + c as u32);
                 len += 1;
             }
         }
@@ -67,27 +93,31 @@ impl TopKBlock {
         self.threshold[row] = thr;
     }
 
-    /// The k best candidates of `row`, best first. Fewer than k when fewer were offered.
-    pub fn finish_row(&mut self, row: usize) -> &[Entry] {
+    /// The k best candidates of `row`, best first, written to `out` (fewer than k when fewer
+    /// were offered; the number written is returned).
+    pub fn finish_row(&mut self, row: usize, out: &mut [Entry]) -> usize {
         let (k, cap) = (self.k, self.cap);
         let len = self.len[row] as usize;
         let buf = &mut self.entries[row * cap..row * cap + len];
         let kept = if len > k {
-            buf.select_nth_unstable_by(k - 1, better_first);
+            buf.select_nth_unstable_by(k - 1, desc);
             k
         } else {
             len
         };
         let buf = &mut buf[..kept];
-        buf.sort_unstable_by(better_first);
-        buf
+        buf.sort_unstable_by(desc);
+        for (o, &p) in out.iter_mut().zip(buf.iter()) {
+            *o = unpack(p);
+        }
+        kept
     }
 }
 
 /// Keeps the k best of a full buffer at its front and returns the k-th best key.
-fn compact(buf: &mut [Entry], k: usize) -> f32 {
-    buf.select_nth_unstable_by(k - 1, better_first);
-    buf[k - 1].key
+fn compact(buf: &mut [u64], k: usize) -> f32 {
+    buf.select_nth_unstable_by(k - 1, desc);
+    unpack(buf[k - 1]).key
 }
 
 #[cfg(test)]
@@ -99,10 +129,12 @@ mod tests {
         let k = 3;
         let mut block = TopKBlock::new(1, k);
         // 100 candidates in two slices, many ties.
-        let keys: Vec<f32> = (0..100).map(|i| ((i * 37) % 11) as f32).collect();
+        let keys: Vec<f32> = (0..100).map(|i| ((i * 37) % 11) as f32 - 5.0).collect();
         block.push_row(0, &keys[50..], 50, usize::MAX);
         block.push_row(0, &keys[..50], 0, 7);
-        let got: Vec<u32> = block.finish_row(0).iter().map(|e| e.idx).collect();
+        let mut out = vec![Entry { key: 0.0, idx: 0 }; k];
+        assert_eq!(block.finish_row(0, &mut out), k);
+        let got: Vec<u32> = out.iter().map(|e| e.idx).collect();
         let mut all: Vec<Entry> = keys
             .iter()
             .enumerate()
@@ -112,5 +144,26 @@ mod tests {
         all.sort_by(better_first);
         let want: Vec<u32> = all[..k].iter().map(|e| e.idx).collect();
         assert_eq!(got, want);
+    }
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::{pack, unpack};
+
+    #[test]
+    fn pack_orders_like_key_then_smaller_index_and_round_trips() {
+        let keys = [-3.5f32, -1e-30, -0.0, 0.0, 1e-30, 0.25, 7.0, f32::MAX, f32::NEG_INFINITY];
+        for &a in &keys {
+            for &b in &keys {
+                for (i, j) in [(1u32, 2u32), (2, 1), (5, 5)] {
+                    let (pa, pb) = (pack(a, i), pack(b, j));
+                    let want = if a != b { a > b } else { i < j };
+                    assert_eq!(pa > pb, want, "{a}@{i} vs {b}@{j}");
+                }
+                let e = unpack(pack(a, 9));
+                assert_eq!((e.key, e.idx), (a + 0.0, 9));
+            }
+        }
     }
 }
