@@ -3,8 +3,9 @@
 //! This crate re-exports the workspace's member crates:
 //!
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
+//! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
 //!
-//! The backbones, data, evaluation and training crates are planned (see the repository's
+//! The backbones, data and training crates are planned (see the repository's
 //! issues and `docs/`).
 //!
 //! ```
@@ -23,4 +24,5 @@
 //! # Ok::<(), dml::losses::LossError>(())
 //! ```
 
+pub use dml_eval as eval;
 pub use dml_losses as losses;
