@@ -1,0 +1,221 @@
+//! Equivalence with PyTorch: checkpoints and outputs written by
+//! `tools/gen_backbone_checkpoints.py` (torchvision resnet50, the BN-Inception reference, the
+//! small CNN; seeded random weights). Eval mode uses running statistics, train mode batch
+//! statistics (on an autodiff device), and the first BatchNorm's updated running statistics
+//! are compared too.
+//!
+//! The checkpoints (~150 MB) are generated, not committed: `.ci/run` runs the generator. A
+//! missing fixture FAILS these tests; set `DML_SKIP_GENERATED_FIXTURES=1` to skip them locally.
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Tensor};
+use dml_backbones::{
+    BackboneError, BnInceptionConfig, ResNet50Config, SmallCnnConfig, global_avg_pool,
+    global_max_pool,
+};
+use serde_json::Value;
+
+/// Max abs error allowed on the pooled pre-logit features and logits.
+const TOL: f32 = 1e-4;
+
+fn fixture_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("DML_BACKBONE_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/generated/backbones")
+    });
+    if dir.join("resnet50.pth").is_file() {
+        return Some(dir);
+    }
+    if std::env::var_os("DML_SKIP_GENERATED_FIXTURES").is_some() {
+        eprintln!("skipping: no generated fixtures in {}", dir.display());
+        return None;
+    }
+    panic!(
+        "generated backbone fixtures missing in {}: run `/usr/bin/python3 \
+         tools/gen_backbone_checkpoints.py` (needs python3-torch and python3-torchvision), or \
+         set DML_SKIP_GENERATED_FIXTURES=1 to skip locally",
+        dir.display()
+    );
+}
+
+struct Io(Value);
+
+impl Io {
+    fn read(dir: &std::path::Path, name: &str) -> Self {
+        let path = dir.join(format!("{name}_io.json"));
+        let text = std::fs::read_to_string(&path).expect("fixture json readable");
+        Self(serde_json::from_str(&text).expect("fixture json valid"))
+    }
+
+    fn floats(&self, key: &str) -> Vec<f32> {
+        self.0[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("fixture key {key}"))
+            .iter()
+            .map(|v| v.as_f64().expect("number") as f32)
+            .collect()
+    }
+
+    fn shape4(&self, key: &str) -> [usize; 4] {
+        let v: Vec<usize> = self.0[key]
+            .as_array()
+            .expect("shape")
+            .iter()
+            .map(|v| v.as_u64().expect("dim") as usize)
+            .collect();
+        [v[0], v[1], v[2], v[3]]
+    }
+
+    fn input(&self, mode: &str, device: &Device) -> Tensor<4> {
+        let shape = self.shape4(&format!("{mode}_input_shape"));
+        Tensor::<1>::from_floats(self.floats(&format!("{mode}_input")).as_slice(), device)
+            .reshape(shape)
+    }
+}
+
+fn max_abs_err(actual: Tensor<2>, expected: &[f32]) -> f32 {
+    let actual: Vec<f32> = actual.into_data().try_to_vec().expect("f32 data");
+    assert_eq!(actual.len(), expected.len(), "output size");
+    actual.iter().zip(expected).map(|(a, e)| (a - e).abs()).fold(0.0, f32::max)
+}
+
+fn max_abs_err1(actual: Tensor<1>, expected: &[f32]) -> f32 {
+    max_abs_err(actual.unsqueeze::<2>(), expected)
+}
+
+/// Compares GAP and GMP of a feature map; returns the larger error.
+fn check_pooled(name: &str, mode: &str, fmap: Tensor<4>, io: &Io) -> f32 {
+    let e_gap = max_abs_err(global_avg_pool(fmap.clone()), &io.floats(&format!("{mode}_gap")));
+    let e_gmp = max_abs_err(global_max_pool(fmap), &io.floats(&format!("{mode}_gmp")));
+    println!("{name} {mode}: max abs err GAP {e_gap:.3e}, GMP {e_gmp:.3e}");
+    assert!(e_gap <= TOL && e_gmp <= TOL, "{name} {mode}: GAP {e_gap}, GMP {e_gmp} > {TOL}");
+    e_gap.max(e_gmp)
+}
+
+fn check_running_stats(name: &str, mean: Tensor<1>, var: Tensor<1>, io: &Io) {
+    let e_mean = max_abs_err1(mean, &io.floats("train_first_bn_running_mean"));
+    let e_var = max_abs_err1(var, &io.floats("train_first_bn_running_var"));
+    println!("{name} train: first BN running mean err {e_mean:.3e}, running var err {e_var:.3e}");
+    assert!(e_mean <= TOL && e_var <= TOL, "{name}: running stats {e_mean}, {e_var}");
+}
+
+#[test]
+fn resnet50_eval_matches_torchvision() {
+    let Some(dir) = fixture_dir() else { return };
+    let io = Io::read(&dir, "resnet50");
+    let device = Device::flex();
+    let mut model = ResNet50Config::new().with_num_classes(Some(1000)).init(&device);
+    let report = model.load_torchvision(dir.join("resnet50.pth")).expect("import");
+    // 53 convolutions + 53 BatchNorms x 4 + fc weight and bias; only num_batches_tracked unused.
+    assert_eq!(report.applied.len(), 267, "applied");
+    assert!(report.unused.iter().all(|k| k.ends_with("num_batches_tracked")), "{report:?}");
+    let x = io.input("eval", &device);
+    let fmap = model.forward_features(x.clone());
+    assert_eq!(fmap.dims(), io.shape4("eval_feature_map_shape"));
+    check_pooled("resnet50", "eval", fmap, &io);
+    let e = max_abs_err(model.forward(x), &io.floats("eval_logits"));
+    println!("resnet50 eval: logits max abs err {e:.3e}");
+    assert!(e <= TOL, "logits {e}");
+}
+
+#[test]
+fn resnet50_train_mode_matches_torchvision() {
+    let Some(dir) = fixture_dir() else { return };
+    let io = Io::read(&dir, "resnet50");
+    let device = Device::flex().autodiff();
+    let mut model = ResNet50Config::new().init(&device);
+    model.load_torchvision(dir.join("resnet50.pth")).expect("import");
+    let fmap = model.forward_features(io.input("train", &device));
+    check_pooled("resnet50", "train", fmap, &io);
+    check_running_stats(
+        "resnet50",
+        model.bn1.running_mean.value(),
+        model.bn1.running_var.value(),
+        &io,
+    );
+}
+
+#[test]
+fn bn_inception_eval_matches_reference() {
+    let Some(dir) = fixture_dir() else { return };
+    let io = Io::read(&dir, "bn_inception");
+    let device = Device::flex();
+    let mut model = BnInceptionConfig::new().with_num_classes(Some(1000)).init(&device);
+    let report = model.load_pretrained(dir.join("bn_inception.pth")).expect("import");
+    assert!(report.unused.is_empty(), "{report:?}");
+    let x = io.input("eval", &device);
+    let fmap = model.forward_features(x.clone());
+    assert_eq!(fmap.dims(), io.shape4("eval_feature_map_shape"));
+    check_pooled("bn_inception", "eval", fmap, &io);
+    let e = max_abs_err(model.forward(x), &io.floats("eval_logits"));
+    println!("bn_inception eval: logits max abs err {e:.3e}");
+    assert!(e <= TOL, "logits {e}");
+}
+
+#[test]
+fn bn_inception_train_mode_matches_reference() {
+    let Some(dir) = fixture_dir() else { return };
+    let io = Io::read(&dir, "bn_inception");
+    let device = Device::flex().autodiff();
+    let mut model = BnInceptionConfig::new().init(&device);
+    let report = model.load_pretrained(dir.join("bn_inception.pth")).expect("import");
+    assert!(report.unused.iter().all(|k| k.starts_with("last_linear")), "{report:?}");
+    let fmap = model.forward_features(io.input("train", &device));
+    assert_eq!(fmap.dims(), io.shape4("train_feature_map_shape"));
+    check_pooled("bn_inception", "train", fmap, &io);
+    let bn = &model.conv1_7x7_s2.bn;
+    check_running_stats("bn_inception", bn.running_mean.value(), bn.running_var.value(), &io);
+}
+
+#[test]
+fn small_cnn_matches_pytorch_from_pth_and_safetensors() {
+    let Some(dir) = fixture_dir() else { return };
+    let io = Io::read(&dir, "small_cnn");
+    for file in ["small_cnn.pth", "small_cnn.safetensors"] {
+        let device = Device::flex();
+        let mut model = SmallCnnConfig::new().init(&device);
+        model.load_pytorch(dir.join(file)).expect("import");
+        check_pooled(file, "eval", model.forward_features(io.input("eval", &device)), &io);
+
+        let device = Device::flex().autodiff();
+        let mut model = SmallCnnConfig::new().init(&device);
+        model.load_pytorch(dir.join(file)).expect("import");
+        check_pooled(file, "train", model.forward_features(io.input("train", &device)), &io);
+        let bn = &model.block1.bn;
+        check_running_stats(file, bn.running_mean.value(), bn.running_var.value(), &io);
+    }
+}
+
+#[test]
+fn import_errors_are_clear() {
+    let Some(dir) = fixture_dir() else { return };
+    let device = Device::flex();
+
+    let err = SmallCnnConfig::new().init(&device).load_pytorch(dir.join("absent.pth"));
+    assert!(matches!(err, Err(BackboneError::Io { .. })), "{err:?}");
+
+    let err = SmallCnnConfig::new().init(&device).load_pytorch(dir.join("not_a_checkpoint.pth"));
+    assert!(matches!(err, Err(BackboneError::NotACheckpoint { .. })), "{err:?}");
+    println!("{}", err.unwrap_err());
+
+    // Wrong shape: the checkpoint has 32/64/128 channels.
+    let mut narrow = SmallCnnConfig::new().with_channels([16, 64, 128]).init(&device);
+    let err = narrow.load_pytorch(dir.join("small_cnn.pth"));
+    match err {
+        Err(BackboneError::WrongShape { ref details, .. }) => {
+            assert!(details.iter().any(|d| d.contains("block1.conv.weight")), "{details:?}");
+        }
+        other => panic!("expected WrongShape, got {other:?}"),
+    }
+
+    // Missing keys: the SmallCnn checkpoint imported without its key remapping.
+    let mut model = SmallCnnConfig::new().init(&device);
+    let err = dml_backbones::load_pytorch(&mut model, dir.join("small_cnn.pth"), &[]);
+    match err {
+        Err(BackboneError::MissingKeys { ref keys, .. }) => {
+            assert!(keys.iter().any(|k| k == "block1.conv.weight"), "{keys:?}");
+            println!("{}", err.unwrap_err());
+        }
+        other => panic!("expected MissingKeys, got {other:?}"),
+    }
+}
