@@ -11,7 +11,8 @@ python3-torchvision):
 - the small 28x28 grayscale CNN used by the Fashion-MNIST quickstart,
 
 then saves each checkpoint (.pth; the small CNN also as .safetensors) and records, as JSON, the
-outputs for fixed inputs in eval mode (running statistics) and in train mode (batch statistics).
+outputs for fixed inputs in eval mode (running statistics) and in train mode (batch statistics),
+computed in float64 (the reference) and in float32 (PyTorch's own f32 kernels, for comparison).
 
 BatchNorm affine vectors are drawn at random, then running statistics are calibrated on a random
 batch (momentum 1) and slightly perturbed, so that eval-mode activations keep an ImageNet-like scale through 50 layers instead of blowing
@@ -20,6 +21,7 @@ up, and every affine parameter differs from its default.
 Usage: /usr/bin/python3 tools/gen_backbone_checkpoints.py [OUT_DIR]
 (default OUT_DIR: tests/fixtures/generated/backbones, which is gitignored; ~150 MB).
 """
+import copy
 import json
 import os
 import struct
@@ -180,34 +182,41 @@ def flat(t):
     return [float(v) for v in t.detach().reshape(-1).tolist()]
 
 
+def outputs(model, features, x, extra):
+    """Pooled features (and logits) of `features(model, x)`, BN in the model's current mode."""
+    with torch.no_grad():
+        fmap = features(model, x)
+        gap, gmp = head(fmap)
+        logits = extra(model, gap) if extra is not None else None
+    return fmap, gap, gmp, logits
+
+
 def record(name, model, features, eval_x, train_x, extra=None):
+    """Writes NAME_io.json: inputs, and for eval and train mode the feature-map shape, GAP,
+    GMP (and logits) computed in float64 (keys without suffix: the reference the Rust tests
+    compare with) and in float32 (suffix `_f32`: what PyTorch's own f32 CPU kernels give),
+    plus the first BatchNorm's running statistics after the train-mode forward."""
     out = {"eval_input_shape": list(eval_x.shape), "eval_input": flat(eval_x),
            "train_input_shape": list(train_x.shape), "train_input": flat(train_x)}
-    model.eval()
-    with torch.no_grad():
-        fmap = features(model, eval_x)
-        gap, gmp = head(fmap)
-        out["eval_feature_map_shape"] = list(fmap.shape)
-        out["eval_gap"] = flat(gap)
-        out["eval_gmp"] = flat(gmp)
-        if extra is not None:
-            out["eval_logits"] = flat(extra(model, gap))
-    # Train mode: batch statistics; record the output and one BN's updated running stats.
-    snapshot = {k: v.clone() for k, v in model.state_dict().items()}
-    model.train()
-    with torch.no_grad():
-        fmap = features(model, train_x)
-        gap, gmp = head(fmap)
-        out["train_feature_map_shape"] = list(fmap.shape)
-        out["train_gap"] = flat(gap)
-        out["train_gmp"] = flat(gmp)
-        first_bn = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)][0]
-        bn = dict(model.named_modules())[first_bn]
-        out["train_first_bn"] = first_bn
-        out["train_first_bn_running_mean"] = flat(bn.running_mean)
-        out["train_first_bn_running_var"] = flat(bn.running_var)
-    model.load_state_dict(snapshot)
-    model.eval()
+    model64 = copy.deepcopy(model).double()
+    first_bn = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)][0]
+    for mode, x in (("eval", eval_x), ("train", train_x)):
+        for suffix, m, xx in (("", model64, x.double()), ("_f32", model, x)):
+            snapshot = copy.deepcopy(m.state_dict())
+            m.train(mode == "train")
+            fmap, gap, gmp, logits = outputs(m, features, xx, extra)
+            out[f"{mode}_feature_map_shape"] = list(fmap.shape)
+            out[f"{mode}_gap{suffix}"] = flat(gap)
+            out[f"{mode}_gmp{suffix}"] = flat(gmp)
+            if logits is not None:
+                out[f"{mode}_logits{suffix}"] = flat(logits)
+            if mode == "train":
+                bn = dict(m.named_modules())[first_bn]
+                out["train_first_bn"] = first_bn
+                out[f"train_first_bn_running_mean{suffix}"] = flat(bn.running_mean)
+                out[f"train_first_bn_running_var{suffix}"] = flat(bn.running_var)
+            m.load_state_dict(snapshot)
+            m.eval()
     with open(os.path.join(OUT, name + "_io.json"), "w") as f:
         json.dump(out, f)
 
@@ -242,7 +251,7 @@ def main():
     torch.save(r50.state_dict(), os.path.join(OUT, "resnet50.pth"))
     torch.manual_seed(1)
     record("resnet50", r50, resnet_features, torch.randn(2, 3, 224, 224),
-           torch.randn(2, 3, 64, 64), extra=lambda m, gap: m.fc(gap))
+           torch.randn(4, 3, 112, 112), extra=lambda m, gap: m.fc(gap))
 
     # BN-Inception; BGR 0-255 inputs minus [104, 117, 128].
     torch.manual_seed(2)
@@ -257,7 +266,7 @@ def main():
     torch.save(state, os.path.join(OUT, "bn_inception.pth"))
     torch.manual_seed(3)
     record("bn_inception", bni, lambda m, x: m.features(x),
-           torch.rand(2, 3, 224, 224) * 255 - mean, torch.rand(2, 3, 96, 96) * 255 - mean,
+           torch.rand(2, 3, 224, 224) * 255 - mean, torch.rand(4, 3, 128, 128) * 255 - mean,
            extra=lambda m, gap: m.last_linear(gap))
 
     # Small CNN: .pth and .safetensors.

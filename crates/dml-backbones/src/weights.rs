@@ -98,10 +98,13 @@ fn apply<M: Module>(
     adapter: Option<Box<dyn ModuleAdapter>>,
     path: &Path,
 ) -> BackboneResult<ImportReport> {
+    // PyTorch names never contain Burn's enum variant names (`backbone.ResNet50.conv1`); our
+    // own saved files do.
+    let skip_enum_variants = adapter.is_some();
     let remapper = KeyRemapper::from_patterns(remaps.to_vec())
         .map_err(|e| BackboneError::InvalidRemap(e.to_string()))?;
     let (tensors, _) = remapper.remap(tensors);
-    let result = module.apply(tensors, None, adapter, true);
+    let result = module.apply(tensors, None, adapter, skip_enum_variants);
     into_report(result, path)
 }
 
@@ -173,7 +176,7 @@ pub fn load_pytorch_safetensors<M: Module>(
 /// Saves any module (e.g. a struct holding an [`EmbeddingModel`](crate::EmbeddingModel) and a
 /// loss with proxies) to a safetensors file in Burn's own names, overwriting it.
 ///
-/// BatchNorm running statistics are saved; training flags and `require_grad` settings are
+/// BatchNorm running statistics are saved, including the last pending update; training flags and `require_grad` settings are
 /// runtime configuration and are not (re-apply the switches after loading).
 ///
 /// # Errors
@@ -181,7 +184,10 @@ pub fn load_pytorch_safetensors<M: Module>(
 pub fn save_model<M: Module>(module: &M, path: impl AsRef<Path>) -> BackboneResult<()> {
     let path = path.as_ref();
     let mut store = SafetensorsStore::from_file(path).overwrite(true);
+    // `valid()` folds the BatchNorm running-statistics updates still pending on worker threads
+    // into the saved values (a plain visit would save them one update behind).
     module
+        .valid()
         .save_into(&mut store)
         .map_err(|e| BackboneError::Save { path: path.to_path_buf(), reason: e.to_string() })
 }

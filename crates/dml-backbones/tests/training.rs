@@ -85,8 +85,8 @@ fn frozen_batch_norm_does_not_change() {
     let before = [
         values(bn.gamma.val()),
         values(bn.beta.val()),
-        values(bn.running_mean.value()),
-        values(bn.running_var.value()),
+        values(bn.running_mean.value_sync()),
+        values(bn.running_var.value_sync()),
     ];
     let conv_before = values(small_cnn(&t).block2.conv.weight.val());
     let t = sgd_step(t, images, labels, 0.01);
@@ -94,8 +94,8 @@ fn frozen_batch_norm_does_not_change() {
     let after = [
         values(bn.gamma.val()),
         values(bn.beta.val()),
-        values(bn.running_mean.value()),
-        values(bn.running_var.value()),
+        values(bn.running_mean.value_sync()),
+        values(bn.running_var.value_sync()),
     ];
     assert_eq!(before, after, "frozen BatchNorm changed");
     assert_ne!(conv_before, values(small_cnn(&t).block2.conv.weight.val()), "conv trains");
