@@ -17,11 +17,15 @@ use dml_backbones::{
 use serde_json::Value;
 
 /// Max abs error allowed on the pre-logit feature (global average pool), against PyTorch in
-/// float64.
+/// float64 ...
 const TOL_FEATURE: f32 = 1e-4;
-/// Max abs error allowed on the global max pool, the logits and the running statistics, whose
-/// values are larger (the max of a 7x7 map; a 1000-way linear layer on top of the feature).
+/// ... and on the global max pool, the logits and the running statistics, whose values are
+/// larger (the max of a 7x7 map; a 1000-way linear layer on top of the feature).
 const TOL_OTHER: f32 = 1e-3;
+/// ... unless PyTorch's own float32 result is already that far from float64: then Burn may be
+/// off by at most this multiple of PyTorch's float32 error (measured factors: 1.0 in eval mode,
+/// 2.7 and 3.5 in train mode, where batch statistics amplify rounding; see docs/backbones.md).
+const F32_FACTOR: f32 = 5.0;
 
 fn fixture_dir() -> Option<PathBuf> {
     let dir = std::env::var_os("DML_BACKBONE_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
@@ -89,11 +93,12 @@ fn check(label: &str, actual: Tensor<2>, io: &Io, key: &str, tol: f32) -> f32 {
     let f64_ref = io.floats(key);
     let f32_ref = io.floats(&format!("{key}_f32"));
     let err = max_abs_err_vec(&actual, &f64_ref);
+    let torch_err = max_abs_err_vec(&f32_ref, &f64_ref);
+    let tol = tol.max(F32_FACTOR * torch_err);
     println!(
         "{label} {key}: max abs err vs torch f64 {err:.2e} (vs torch f32 {:.2e}; torch f32 vs \
-         f64 {:.2e}; max |value| {:.2})",
+         f64 {torch_err:.2e}; max |value| {:.2}; tolerance {tol:.1e})",
         max_abs_err_vec(&actual, &f32_ref),
-        max_abs_err_vec(&f32_ref, &f64_ref),
         f64_ref.iter().fold(0.0f32, |m, v| m.max(v.abs())),
     );
     assert!(err <= tol, "{label} {key}: {err} > {tol}");
@@ -106,9 +111,15 @@ fn check_pooled(name: &str, mode: &str, fmap: Tensor<4>, io: &Io) {
     check(name, global_max_pool(fmap), io, &format!("{mode}_gmp"), TOL_OTHER);
 }
 
+/// Running statistics are compared relative to their scale (the BN-Inception stem sees 0-255
+/// inputs: variances in the thousands). Burn updates `running_var` with the biased batch
+/// variance, PyTorch with the unbiased one: a relative difference of `momentum / (n - 1)`.
 fn check_running_stats(name: &str, mean: Tensor<1>, var: Tensor<1>, io: &Io) {
-    check(name, mean.unsqueeze::<2>(), io, "train_first_bn_running_mean", TOL_OTHER);
-    check(name, var.unsqueeze::<2>(), io, "train_first_bn_running_var", TOL_OTHER);
+    for (value, key) in [(mean, "train_first_bn_running_mean"), (var, "train_first_bn_running_var")]
+    {
+        let scale = io.floats(key).iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        check(name, value.unsqueeze::<2>(), io, key, TOL_OTHER * scale);
+    }
 }
 
 #[test]
