@@ -45,7 +45,8 @@ fn main() {
     if batches.is_empty() {
         batches = vec![8, 32];
     }
-    let base = if std::env::var_os("BURN_DEVICE").is_some() { Device::default() } else { Device::flex() };
+    let base =
+        if std::env::var_os("BURN_DEVICE").is_some() { Device::default() } else { Device::flex() };
     println!("device {base:?}, {iters} timed iterations, 224x224, ResNet50 (no fc)");
     println!("| batch | forward ms/iter | forward+backward ms/iter |");
     println!("| --- | --- | --- |");

@@ -4,10 +4,10 @@ use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
+use crate::InputNormalization;
 use crate::bn_inception::{BnInception, BnInceptionConfig};
 use crate::resnet::{ResNet50, ResNet50Config};
 use crate::small_cnn::{SmallCnn, SmallCnnConfig};
-use crate::InputNormalization;
 
 /// Which backbone to build (serializes to JSON with the experiment config).
 #[derive(Config, Debug)]
@@ -41,6 +41,9 @@ impl BackboneConfig {
 }
 
 /// A backbone: an image batch in, a feature map out.
+// One value per model: the size of the largest variant (BN-Inception's module handles) does not
+// matter, and Burn's `Module` derive does not see through a `Box`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Backbone {
     /// ResNet50.

@@ -137,3 +137,45 @@ impl EmbeddingHead {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> Tensor<4> {
+        // [1, 2, 2, 2]: channel 0 = 1, 2, 3, 4; channel 1 = -1, 0, 0, 5
+        Tensor::<1>::from_floats([1.0, 2.0, 3.0, 4.0, -1.0, 0.0, 0.0, 5.0], &Device::flex())
+            .reshape([1, 2, 2, 2])
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec().expect("f32")
+    }
+
+    #[test]
+    fn avg_plus_max_pooling_sums_both() {
+        assert_eq!(values(global_avg_pool(map())), vec![2.5, 1.0]);
+        assert_eq!(values(global_max_pool(map())), vec![4.0, 5.0]);
+        let head = EmbeddingHeadConfig::new(2).with_embedding_size(None).init(&Device::flex());
+        assert_eq!(values(head.forward(map())), vec![6.5, 6.0]);
+        assert_eq!(head.output_size(2), 2);
+    }
+
+    #[test]
+    fn inference_embeddings_have_unit_norm() {
+        let device = Device::flex();
+        let head = EmbeddingHeadConfig::new(2).with_embedding_size(Some(3)).init(&device);
+        assert_eq!(head.output_size(2), 3);
+        let e = values(head.infer(map()));
+        let norm: f32 = e.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-6, "{norm}");
+        let bias = head.linear.as_ref().and_then(|l| l.bias.as_ref()).expect("bias").val();
+        assert_eq!(bias.into_data().try_to_vec::<f32>().expect("f32"), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn l2_normalize_keeps_zero_rows_finite() {
+        let zero = Tensor::<2>::zeros([1, 4], &Device::flex());
+        assert_eq!(values(l2_normalize(zero)), vec![0.0; 4]);
+    }
+}

@@ -92,3 +92,31 @@ impl EmbeddingModel {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ResNet50Config, SmallCnnConfig};
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let config = EmbeddingModelConfig::new(BackboneConfig::ResNet50(ResNet50Config::new()))
+            .with_embedding_size(None)
+            .with_freeze_batch_norm(true);
+        let json = serde_json::to_string(&config).expect("serialize");
+        let back: EmbeddingModelConfig = serde_json::from_str(&json).expect("deserialize");
+        assert_eq!(back.embedding_size, None);
+        assert!(back.freeze_batch_norm);
+        assert!(matches!(back.backbone, BackboneConfig::ResNet50(_)));
+    }
+
+    #[test]
+    fn unprojected_embedding_is_the_pooled_feature() {
+        let device = Device::flex();
+        let model = EmbeddingModelConfig::new(BackboneConfig::SmallCnn(SmallCnnConfig::new()))
+            .with_embedding_size(None)
+            .init(&device);
+        let x = Tensor::<4>::zeros([2, 1, 28, 28], &device);
+        assert_eq!(model.forward(x).dims(), [2, 128]);
+    }
+}

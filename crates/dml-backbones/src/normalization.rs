@@ -62,3 +62,25 @@ impl InputNormalization {
         Ok((x - mean) / std)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    #[test]
+    fn bn_inception_input_is_bgr_0_255_minus_means() {
+        // One red pixel: RGB (1, 0, 0) -> BGR (0, 0, 255) - (104, 117, 128).
+        let rgb = Tensor::<1>::from_floats([1.0, 0.0, 0.0], &Device::flex()).reshape([1, 3, 1, 1]);
+        let x = InputNormalization::bn_inception().apply(rgb).expect("3 channels");
+        let v: Vec<f32> = x.into_data().try_to_vec().expect("f32");
+        assert_eq!(v, vec![-104.0, -117.0, 127.0]);
+    }
+
+    #[test]
+    fn channel_count_mismatch_is_an_error() {
+        let gray = Tensor::<4>::zeros([1, 1, 2, 2], &Device::flex());
+        let err = InputNormalization::imagenet().apply(gray);
+        assert!(matches!(err, Err(BackboneError::InvalidInput(_))));
+    }
+}

@@ -196,7 +196,10 @@ pub fn save_model<M: Module>(module: &M, path: impl AsRef<Path>) -> BackboneResu
 ///
 /// # Errors
 /// As [`load_pytorch`].
-pub fn load_model<M: Module>(module: &mut M, path: impl AsRef<Path>) -> BackboneResult<ImportReport> {
+pub fn load_model<M: Module>(
+    module: &mut M,
+    path: impl AsRef<Path>,
+) -> BackboneResult<ImportReport> {
     let path = path.as_ref();
     let tensors = read_safetensors(path)?;
     apply(module, tensors, &[], None, path)

@@ -183,7 +183,12 @@ fn bn_inception_train_mode_matches_reference() {
     assert_eq!(fmap.dims(), io.shape4("train_feature_map_shape"));
     check_pooled("bn_inception", "train", fmap, &io);
     let bn = &model.conv1_7x7_s2.bn;
-    check_running_stats("bn_inception", bn.running_mean.value_sync(), bn.running_var.value_sync(), &io);
+    check_running_stats(
+        "bn_inception",
+        bn.running_mean.value_sync(),
+        bn.running_var.value_sync(),
+        &io,
+    );
 }
 
 #[test]

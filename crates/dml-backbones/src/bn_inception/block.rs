@@ -79,14 +79,12 @@ impl InceptionBlockConfig {
                     .init(),
             ),
             (true, _) => InceptionPool::Max(
-                MaxPool2dConfig::new([3, 3])
-                    .with_strides([s, s])
-                    .with_ceil_mode(true)
-                    .init(),
+                MaxPool2dConfig::new([3, 3]).with_strides([s, s]).with_ceil_mode(true).init(),
             ),
         };
         InceptionBlock {
-            branch_1x1: (self.c1x1 > 0).then(|| ConvBn::new([cin, self.c1x1], 1, 1, 0, true, device)),
+            branch_1x1: (self.c1x1 > 0)
+                .then(|| ConvBn::new([cin, self.c1x1], 1, 1, 0, true, device)),
             branch_3x3_reduce: ConvBn::new([cin, self.c3x3[0]], 1, 1, 0, true, device),
             branch_3x3: ConvBn::new(self.c3x3, 3, s, 1, true, device),
             branch_double_3x3_reduce: ConvBn::new([cin, self.double3x3[0]], 1, 1, 0, true, device),

@@ -197,3 +197,26 @@ impl BnInception {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ceil_mode_pooling_gives_7x7_at_224_and_block_widths_chain() {
+        let mut channels = 192;
+        for b in BLOCKS {
+            assert_eq!(b.in_channels, channels);
+            channels = b.out_channels();
+        }
+        assert_eq!(channels, BnInception::FEATURE_CHANNELS);
+        let device = Device::flex();
+        let model = BnInceptionConfig::new().init(&device);
+        // 224 -> 112 -> 56 (ceil) -> 28 (ceil) -> 14 (3c) -> 7 (4e).
+        let x = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+        assert_eq!(model.forward_features(x).dims(), [1, 1024, 7, 7]);
+        // The stem pool rounds up: 112 -> 56 (floor mode would give 55), as in PyTorch.
+        let x = Tensor::<4>::zeros([1, 64, 112, 112], &device);
+        assert_eq!(model.pool1_3x3_s2.forward(x).dims(), [1, 64, 56, 56]);
+    }
+}

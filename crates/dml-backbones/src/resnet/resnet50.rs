@@ -13,10 +13,8 @@ use super::Bottleneck;
 /// Key remappings from a torchvision `resnet50` state dict to [`ResNet50`]'s parameter paths:
 /// the shortcut's `Sequential` indices become named fields. BatchNorm `weight`/`bias` ->
 /// `gamma`/`beta` and the Linear transpose are done by burn-store's PyTorch adapter.
-pub const RESNET50_KEY_REMAPS: &[(&str, &str)] = &[
-    (r"\.downsample\.0\.", ".downsample.conv."),
-    (r"\.downsample\.1\.", ".downsample.bn."),
-];
+pub const RESNET50_KEY_REMAPS: &[(&str, &str)] =
+    &[(r"\.downsample\.0\.", ".downsample.conv."), (r"\.downsample\.1\.", ".downsample.bn.")];
 
 /// Configuration of [`ResNet50`].
 #[derive(Config, Debug)]
@@ -92,12 +90,7 @@ impl ResNet50 {
     pub fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(x)));
         let mut x = self.maxpool.forward(x);
-        for block in self
-            .layer1
-            .iter()
-            .chain(&self.layer2)
-            .chain(&self.layer3)
-            .chain(&self.layer4)
+        for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
         {
             x = block.forward(x);
         }
