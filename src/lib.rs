@@ -4,8 +4,10 @@
 //!
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
 //! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
+//! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
+//!   embedding head and the training switches.
 //!
-//! The backbones, data and training crates are planned (see the repository's
+//! The data and training crates are planned (see the repository's
 //! issues and `docs/`).
 //!
 //! ```
@@ -25,4 +27,5 @@
 //! ```
 
 pub use dml_eval as eval;
+pub use dml_backbones as backbones;
 pub use dml_losses as losses;
