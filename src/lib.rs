@@ -3,6 +3,7 @@
 //! This crate re-exports the workspace's member crates:
 //!
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
+//! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
 //!
 //! The backbones, data, evaluation and training crates are planned (see the repository's
 //! issues and `docs/`).
@@ -23,4 +24,5 @@
 //! # Ok::<(), dml::losses::LossError>(())
 //! ```
 
+pub use dml_data as data;
 pub use dml_losses as losses;
