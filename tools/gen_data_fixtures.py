@@ -204,7 +204,37 @@ def fashion_mnist():
         f.write(f"test0_pixel_14_14 {int(te_x[0][14][14])}\n")
 
 
+def transforms():
+    """Pillow references for the resampling (torchvision's PIL path) and JPEG decoding."""
+    root = os.path.join(ROOT, "transforms")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    yy, xx = np.mgrid[0:30, 0:40]
+    smooth = np.stack([xx * 6, yy * 8, (xx + yy) * 3], axis=-1)
+    arr = np.clip(smooth + RNG.randint(-30, 31, size=(30, 40, 3)), 0, 255).astype(np.uint8)
+    img = Image.fromarray(arr)
+    img.save(os.path.join(root, "input.png"))
+    # RandomResizedCrop's resize step: F.resized_crop -> img.crop(box).resize(size, BILINEAR)
+    # is what torchvision 0.14 does for PIL images; Pillow's resize with box= gives the same.
+    img.resize((17, 13), Image.BILINEAR, box=(3, 2, 37, 29)).save(
+        os.path.join(root, "resize_box_3_2_37_29_to_17x13.png"))
+    img.crop((3, 2, 37, 29)).resize((17, 13), Image.BILINEAR).save(
+        os.path.join(root, "crop_then_resize_to_17x13.png"))
+    # Resize(20) then CenterCrop(16) with torchvision.
+    import torchvision.transforms as T
+    T.Compose([T.Resize(20), T.CenterCrop(16)])(img).save(
+        os.path.join(root, "resize20_centercrop16.png"))
+    # Upscaling too.
+    img.resize((57, 41), Image.BILINEAR).save(os.path.join(root, "resize_to_57x41.png"))
+    # JPEG decoding reference: Pillow (libjpeg-turbo) pixels of a JPEG, stored losslessly.
+    big = np.clip(np.kron(arr, np.ones((4, 4, 1))), 0, 255).astype(np.uint8)
+    Image.fromarray(big).save(os.path.join(root, "photo.jpg"), "JPEG", quality=90)
+    Image.open(os.path.join(root, "photo.jpg")).convert("RGB").save(
+        os.path.join(root, "photo_pil_decoded.png"))
+
+
 if __name__ == "__main__":
+    transforms()
     cub()
     cars()
     sop()
