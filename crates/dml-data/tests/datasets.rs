@@ -148,7 +148,10 @@ fn loader_is_deterministic_across_worker_counts_and_feeds_burn() {
     let train: Arc<dyn ImageSource> =
         Arc::new(Cub200::new(fixtures().join("cub/CUB_200_2011")).load(Split::Train).unwrap());
     let sampler = Arc::new(
-        MPerClassSamplerConfig::new(3, 6).with_length_before_new_iter(24).init(train.labels()).unwrap(),
+        MPerClassSamplerConfig::new(3, 6)
+            .with_length_before_new_iter(24)
+            .init(train.labels())
+            .unwrap(),
     );
     let run = |workers| {
         let loader = ImageLoader::new(
