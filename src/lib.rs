@@ -6,8 +6,9 @@
 //! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
 //! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
 //!   embedding head and the training switches.
+//! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
 //!
-//! The data and training crates are planned (see the repository's
+//! The training crate is planned (see the repository's
 //! issues and `docs/`).
 //!
 //! ```
@@ -28,4 +29,5 @@
 
 pub use dml_eval as eval;
 pub use dml_backbones as backbones;
+pub use dml_data as data;
 pub use dml_losses as losses;
