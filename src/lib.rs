@@ -27,7 +27,7 @@
 //! # Ok::<(), dml::losses::LossError>(())
 //! ```
 
-pub use dml_eval as eval;
 pub use dml_backbones as backbones;
 pub use dml_data as data;
+pub use dml_eval as eval;
 pub use dml_losses as losses;
