@@ -3,8 +3,10 @@
 //! This crate re-exports the workspace's member crates:
 //!
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
+//! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
+//!   embedding head and the training switches.
 //!
-//! The backbones, data, evaluation and training crates are planned (see the repository's
+//! The data, evaluation and training crates are planned (see the repository's
 //! issues and `docs/`).
 //!
 //! ```
@@ -23,4 +25,5 @@
 //! # Ok::<(), dml::losses::LossError>(())
 //! ```
 
+pub use dml_backbones as backbones;
 pub use dml_losses as losses;
