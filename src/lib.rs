@@ -5,6 +5,7 @@
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
 //! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
 //!   embedding head and the training switches.
+//! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
 //!
 //! The data, evaluation and training crates are planned (see the repository's
 //! issues and `docs/`).
@@ -26,4 +27,5 @@
 //! ```
 
 pub use dml_backbones as backbones;
+pub use dml_data as data;
 pub use dml_losses as losses;
