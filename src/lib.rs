@@ -8,6 +8,9 @@
 //! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
 //!
 //! The data, evaluation and training crates are planned (see the repository's
+//! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
+//!
+//! The backbones, data and training crates are planned (see the repository's
 //! issues and `docs/`).
 //!
 //! ```
@@ -28,4 +31,6 @@
 
 pub use dml_backbones as backbones;
 pub use dml_data as data;
+pub use dml_eval as eval;
 pub use dml_losses as losses;
+pub use dml_train as train;
