@@ -22,7 +22,9 @@ pub mod loss;
 pub mod metrics;
 pub mod optim;
 pub mod plot;
+pub mod presets;
 pub mod progress;
+pub mod run;
 pub mod schedule;
 pub mod trainer;
 
