@@ -26,13 +26,20 @@ fn main() {
             for ((k, b), (_, a)) in before.recall_at.iter().zip(&after.recall_at) {
                 println!("{:>10} {:>9.2}% {:>9.2}%", format!("Recall@{k}"), 100.0 * b, 100.0 * a);
             }
-            println!("{:>10} {:>9.2}% {:>9.2}%", "MAP@R", 100.0 * before.map_at_r, 100.0 * after.map_at_r);
+            println!(
+                "{:>10} {:>9.2}% {:>9.2}%",
+                "MAP@R",
+                100.0 * before.map_at_r,
+                100.0 * after.map_at_r
+            );
             println!("\ntotal time {:.1} s; outputs in {dir}", start.elapsed().as_secs_f64());
         }
         Err(e) => {
             eprintln!("error: {e}");
             if matches!(e, dml::train::TrainError::Data(_)) {
-                eprintln!("hint: install the data with `sudo apt-get install dataset-fashion-mnist`, or pass --data-dir");
+                eprintln!(
+                    "hint: install the data with `sudo apt-get install dataset-fashion-mnist`, or pass --data-dir"
+                );
             }
             std::process::exit(1);
         }

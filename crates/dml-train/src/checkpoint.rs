@@ -94,10 +94,8 @@ impl Checkpoint {
     /// Parses a checkpoint, checking its magic number, length and checksum; `path` is only
     /// used in error messages.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> TrainResult<Self> {
-        let corrupt = |reason: String| TrainError::CorruptCheckpoint {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let corrupt =
+            |reason: String| TrainError::CorruptCheckpoint { path: path.to_path_buf(), reason };
         if bytes.len() < HEADER || &bytes[..8] != MAGIC {
             return Err(corrupt("not a dml checkpoint (wrong magic number)".into()));
         }

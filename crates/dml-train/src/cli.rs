@@ -145,8 +145,14 @@ impl Args {
         };
         put("data_dir", self.data_dir.clone().map(Value::from));
         put("output_dir", self.output_dir.clone().map(Value::from));
-        put("loss", self.loss.clone().map(|s| Value::from(s.to_ascii_lowercase().replace('-', "_"))));
-        put("model", self.model.clone().map(|s| Value::from(s.to_ascii_lowercase().replace('-', "_"))));
+        put(
+            "loss",
+            self.loss.clone().map(|s| Value::from(s.to_ascii_lowercase().replace('-', "_"))),
+        );
+        put(
+            "model",
+            self.model.clone().map(|s| Value::from(s.to_ascii_lowercase().replace('-', "_"))),
+        );
         put("embedding_size", self.embedding_size.map(Value::from));
         put("batch_size", self.batch_size.map(Value::from));
         put("lr", self.lr.map(Value::from));
@@ -208,8 +214,18 @@ mod tests {
     #[test]
     fn seed_system_flags_parse() {
         let args = Args::try_parse_from([
-            "x", "--loss", "Proxy_Anchor", "--embedding-size", "64", "--bn-freeze", "0",
-            "--arc-easy-margin", "--lr-decay-step", "5", "--epoch", "3",
+            "x",
+            "--loss",
+            "Proxy_Anchor",
+            "--embedding-size",
+            "64",
+            "--bn-freeze",
+            "0",
+            "--arc-easy-margin",
+            "--lr-decay-step",
+            "5",
+            "--epoch",
+            "3",
         ])
         .expect("parse");
         let c = args.resolve(TrainConfig::base(DatasetKind::Cub200)).expect("resolve");

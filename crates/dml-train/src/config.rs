@@ -302,7 +302,10 @@ impl TrainConfig {
             );
         }
         if self.recall_ks.is_empty() || self.recall_ks.contains(&0) {
-            return bad("recall_ks", format!("must be non-empty and >= 1, got {:?}", self.recall_ks));
+            return bad(
+                "recall_ks",
+                format!("must be non-empty and >= 1, got {:?}", self.recall_ks),
+            );
         }
         if self.image_size == 0 || self.resize < self.image_size {
             return bad(
@@ -353,7 +356,9 @@ impl TrainConfig {
         };
         match value {
             Value::Object(map) => Ok(map),
-            _ => Err(TrainError::Config(format!("{}: expected a table of settings", path.display()))),
+            _ => {
+                Err(TrainError::Config(format!("{}: expected a table of settings", path.display())))
+            }
         }
     }
 
@@ -367,7 +372,8 @@ impl TrainConfig {
     /// Reads a configuration written by [`TrainConfig::save`].
     pub fn load(path: &Path) -> TrainResult<Self> {
         let text = std::fs::read_to_string(path).map_err(io_err("reading config", path))?;
-        serde_json::from_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
     }
 }
 

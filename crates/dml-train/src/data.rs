@@ -7,8 +7,8 @@ use std::sync::Arc;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dml_data::{
     BatchSampler, Cars196, Cub200, ImageLoader, ImageSource, InShop, LoaderConfig,
-    MPerClassSamplerConfig, MnistFormat, PipelineConfig, RandomSamplerConfig,
-    Split, StanfordOnlineProducts,
+    MPerClassSamplerConfig, MnistFormat, PipelineConfig, RandomSamplerConfig, Split,
+    StanfordOnlineProducts,
 };
 
 use crate::config::{DatasetKind, TrainConfig};
@@ -89,7 +89,11 @@ impl MemoryImages {
         let set = MnistFormat::new(dir).load(split).map_err(data_err)?;
         let (mean, std) = (0.2860f32, 0.3530f32);
         let pixels = set.pixels.iter().map(|&p| (p as f32 / 255.0 - mean) / std).collect();
-        Ok(Self { pixels: Arc::new(pixels), shape: [1, set.rows, set.cols], labels: set.labels().to_vec() })
+        Ok(Self {
+            pixels: Arc::new(pixels),
+            shape: [1, set.rows, set.cols],
+            labels: set.labels().to_vec(),
+        })
     }
 
     /// `classes x per_class` random 1x28x28 images: a class-specific pattern plus noise,
@@ -196,9 +200,15 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
     match config.dataset {
         DatasetKind::FashionMnist | DatasetKind::Synthetic => {
             let (train, mut test) = if config.dataset == DatasetKind::Synthetic {
-                (MemoryImages::synthetic(4, 10, config.seed), MemoryImages::synthetic(3, 8, config.seed + 1000))
+                (
+                    MemoryImages::synthetic(4, 10, config.seed),
+                    MemoryImages::synthetic(3, 8, config.seed + 1000),
+                )
             } else {
-                (MemoryImages::mnist_format(dir, Split::Train)?, MemoryImages::mnist_format(dir, Split::Test)?)
+                (
+                    MemoryImages::mnist_format(dir, Split::Train)?,
+                    MemoryImages::mnist_format(dir, Split::Test)?,
+                )
             };
             if let Some(n) = config.max_eval_images {
                 test = test.truncate(n);
@@ -209,8 +219,12 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
         kind => {
             let load = |split: Split| -> TrainResult<Arc<dyn ImageSource>> {
                 Ok(match kind {
-                    DatasetKind::Cub200 => Arc::new(Cub200::new(dir).load(split).map_err(data_err)?),
-                    DatasetKind::Cars196 => Arc::new(Cars196::new(dir).load(split).map_err(data_err)?),
+                    DatasetKind::Cub200 => {
+                        Arc::new(Cub200::new(dir).load(split).map_err(data_err)?)
+                    }
+                    DatasetKind::Cars196 => {
+                        Arc::new(Cars196::new(dir).load(split).map_err(data_err)?)
+                    }
                     DatasetKind::Sop => {
                         Arc::new(StanfordOnlineProducts::new(dir).load(split).map_err(data_err)?)
                     }
@@ -225,16 +239,24 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
             let s = sampler(config, train.labels())?;
             let train_loader =
                 ImageLoader::new(train, s, pipeline, loader_config.clone()).map_err(data_err)?;
-            let eval_loader = |source: Arc<dyn ImageSource>| -> TrainResult<(ImageLoader, Vec<usize>)> {
-                let mut n = source.len();
-                if let Some(m) = config.max_eval_images {
-                    n = n.min(m);
-                }
-                let labels = source.labels()[..n].to_vec();
-                let sampler: Arc<dyn BatchSampler> = Arc::new(Sequential { n, batch: config.batch_size });
-                let pipeline = PipelineConfig::eval(config.resize, config.image_size).init().map_err(data_err)?;
-                Ok((ImageLoader::new(source, sampler, pipeline, loader_config.clone()).map_err(data_err)?, labels))
-            };
+            let eval_loader =
+                |source: Arc<dyn ImageSource>| -> TrainResult<(ImageLoader, Vec<usize>)> {
+                    let mut n = source.len();
+                    if let Some(m) = config.max_eval_images {
+                        n = n.min(m);
+                    }
+                    let labels = source.labels()[..n].to_vec();
+                    let sampler: Arc<dyn BatchSampler> =
+                        Arc::new(Sequential { n, batch: config.batch_size });
+                    let pipeline = PipelineConfig::eval(config.resize, config.image_size)
+                        .init()
+                        .map_err(data_err)?;
+                    Ok((
+                        ImageLoader::new(source, sampler, pipeline, loader_config.clone())
+                            .map_err(data_err)?,
+                        labels,
+                    ))
+                };
             let eval = if kind == DatasetKind::Inshop {
                 let (q, ql) = eval_loader(load(Split::Query)?)?;
                 EvalData::Files(q, ql, Some(eval_loader(load(Split::Gallery)?)?))

@@ -6,7 +6,10 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use dml_backbones::EmbeddingModel;
-use dml_eval::{Embeddings, KnnConfig, knn_query, knn_self, required_k, retrieval_metrics_query, retrieval_metrics_self};
+use dml_eval::{
+    Embeddings, KnnConfig, knn_query, knn_self, required_k, retrieval_metrics_query,
+    retrieval_metrics_self,
+};
 
 use crate::data::EvalData;
 use crate::error::{TrainError, TrainResult};
@@ -20,7 +23,11 @@ fn eval_err(e: impl std::fmt::Display) -> TrainError {
 ///
 /// # Shapes
 /// - `images`: `[batch, c, h, w]`
-fn push_embeddings(model: &EmbeddingModel, images: Tensor<4>, out: &mut Vec<f32>) -> TrainResult<usize> {
+fn push_embeddings(
+    model: &EmbeddingModel,
+    images: Tensor<4>,
+    out: &mut Vec<f32>,
+) -> TrainResult<usize> {
     let emb = model.infer(images);
     let [_, d] = emb.dims();
     let data = emb.into_data().try_to_vec::<f32>().map_err(|e| eval_err(format!("{e:?}")))?;

@@ -29,6 +29,8 @@ pub mod schedule;
 pub mod trainer;
 
 pub use checkpoint::Checkpoint;
-pub use config::{DatasetKind, LossKind, ModelKind, OptimizerKind, Recipe, ScheduleKind, TrainConfig};
+pub use config::{
+    DatasetKind, LossKind, ModelKind, OptimizerKind, Recipe, ScheduleKind, TrainConfig,
+};
 pub use error::{TrainError, TrainResult};
 pub use trainer::Trainer;

@@ -30,7 +30,9 @@ pub fn build_optimizer(
             .with_grad_clipping(clip)
             .init(),
         OptimizerKind::Sgd => SgdConfig::new()
-            .with_weight_decay((weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)))
+            .with_weight_decay(
+                (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32)),
+            )
             .with_momentum(
                 (momentum > 0.0)
                     .then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)),

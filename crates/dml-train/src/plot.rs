@@ -17,9 +17,8 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
     let n = history.len().max(1);
     let max_epoch = history.last().map_or(1, |r| r.epoch).max(1) as f64;
     let losses: Vec<f64> = history.iter().map(|r| r.loss).filter(|l| l.is_finite()).collect();
-    let (mut lo, mut hi) = losses
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &l| (a.min(l), b.max(l)));
+    let (mut lo, mut hi) =
+        losses.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &l| (a.min(l), b.max(l)));
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
     }
@@ -29,7 +28,11 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
     let x = |epoch: usize| {
-        if max_epoch <= 1.0 { LEFT + pw / 2.0 } else { LEFT + pw * (epoch as f64 - 1.0) / (max_epoch - 1.0) }
+        if max_epoch <= 1.0 {
+            LEFT + pw / 2.0
+        } else {
+            LEFT + pw * (epoch as f64 - 1.0) / (max_epoch - 1.0)
+        }
     };
     let y_loss = |l: f64| TOP + ph * (1.0 - (l - lo) / (hi - lo));
     let y_recall = |r: f64| TOP + ph * (1.0 - r);
@@ -80,7 +83,9 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
         .collect();
     let recall_pts: Vec<(f64, f64)> = history
         .iter()
-        .filter_map(|r| r.eval.as_ref().and_then(|e| e.recall(1)).map(|v| (x(r.epoch), y_recall(v))))
+        .filter_map(|r| {
+            r.eval.as_ref().and_then(|e| e.recall(1)).map(|v| (x(r.epoch), y_recall(v)))
+        })
         .collect();
     for (pts, color) in [(loss_pts, "#1f77b4"), (recall_pts, "#ff7f0e")] {
         for (a, b) in &pts {
@@ -111,7 +116,12 @@ mod tests {
             images_per_second: 1.0,
             seconds: 1.0,
             warmup: false,
-            eval: Some(EvalRecord { recall_at: vec![(1, r1)], map_at_r: 0.1, queries: 3, seconds: 0.1 }),
+            eval: Some(EvalRecord {
+                recall_at: vec![(1, r1)],
+                map_at_r: 0.1,
+                queries: 3,
+                seconds: 0.1,
+            }),
         };
         let svg = loss_recall_svg(&[rec(1, 2.0, 0.3), rec(2, 1.0, 0.5)]);
         assert_eq!(svg.matches("<polyline").count(), 2);

@@ -9,12 +9,20 @@ use crate::config::{DatasetKind, LossKind, ModelKind, ScheduleKind, TrainConfig}
 /// The defaults for `dataset`.
 pub fn preset(dataset: DatasetKind) -> TrainConfig {
     let mut c = TrainConfig::base(dataset);
-    c.output_dir = format!("runs/{}", serde_json::to_value(dataset).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default());
+    c.output_dir = format!(
+        "runs/{}",
+        serde_json::to_value(dataset)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
     match dataset {
         DatasetKind::Cub200 | DatasetKind::Cars196 => {
             // --loss AMLoss --model resnet50 --embedding-size 512 --batch-size 120 --lr 1e-4
             // --warm 5 --bn-freeze 1 --lr-decay-step 10 --alphap 48 --alphan 48
-            c.data_dir = if dataset == DatasetKind::Cub200 { "data/CUB_200_2011" } else { "data/cars196" }.into();
+            c.data_dir =
+                if dataset == DatasetKind::Cub200 { "data/CUB_200_2011" } else { "data/cars196" }
+                    .into();
             c.loss = LossKind::AmLoss;
             c.batch_size = 120;
             c.lr = 1e-4;
@@ -26,7 +34,12 @@ pub fn preset(dataset: DatasetKind) -> TrainConfig {
         DatasetKind::Sop | DatasetKind::Inshop => {
             // --batch-size 180 --lr 6e-4 --warm 5 --bn-freeze 0 --lr-decay-step 10
             // --lr-decay-gamma 0.5 --epoch 60
-            c.data_dir = if dataset == DatasetKind::Sop { "data/Stanford_Online_Products" } else { "data/Inshop_Clothes" }.into();
+            c.data_dir = if dataset == DatasetKind::Sop {
+                "data/Stanford_Online_Products"
+            } else {
+                "data/Inshop_Clothes"
+            }
+            .into();
             c.loss = LossKind::AmLoss;
             c.batch_size = 180;
             c.lr = 6e-4;
@@ -34,7 +47,11 @@ pub fn preset(dataset: DatasetKind) -> TrainConfig {
             c.bn_freeze = false;
             c.lr_decay_step = 10;
             c.lr_decay_gamma = 0.5;
-            c.recall_ks = if dataset == DatasetKind::Sop { vec![1, 10, 100, 1000] } else { vec![1, 10, 20, 30, 40, 50] };
+            c.recall_ks = if dataset == DatasetKind::Sop {
+                vec![1, 10, 100, 1000]
+            } else {
+                vec![1, 10, 20, 30, 40, 50]
+            };
         }
         DatasetKind::FashionMnist | DatasetKind::Synthetic => {
             c.data_dir = "/usr/share/datasets/fashion-mnist".into();

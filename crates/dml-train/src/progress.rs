@@ -45,7 +45,11 @@ impl Progress {
         let width = 24;
         let filled = (width * step).checked_div(self.total).unwrap_or(width).min(width);
         let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);
-        let eta = if step > 0 { secs / step as f64 * (self.total - step.min(self.total)) as f64 } else { 0.0 };
+        let eta = if step > 0 {
+            secs / step as f64 * (self.total - step.min(self.total)) as f64
+        } else {
+            0.0
+        };
         let line = format!(
             "epoch {}/{} [{bar}] {step}/{} loss {mean_loss:.4} {:.1} img/s {:.0}s left",
             self.epoch,

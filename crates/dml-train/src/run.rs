@@ -18,7 +18,8 @@ pub fn config_from_env(dataset: DatasetKind) -> TrainResult<TrainConfig> {
 
 /// Formats `Recall@K` values as percentages.
 pub fn recall_line(e: &EvalRecord) -> String {
-    let mut s: Vec<String> = e.recall_at.iter().map(|(k, r)| format!("R@{k} {:6.2}", 100.0 * r)).collect();
+    let mut s: Vec<String> =
+        e.recall_at.iter().map(|(k, r)| format!("R@{k} {:6.2}", 100.0 * r)).collect();
     s.push(format!("MAP@R {:6.2}", 100.0 * e.map_at_r));
     s.join("  ")
 }

@@ -203,12 +203,17 @@ impl Trainer {
     /// Restores model, loss, optimizer states, epoch, step and history from `path`.
     pub fn load_checkpoint(&mut self, path: &Path) -> TrainResult<()> {
         let ckpt = Checkpoint::load(path)?;
-        let meta: CheckpointMeta = serde_json::from_slice(ckpt.section("meta", path)?).map_err(|e| {
-            TrainError::CorruptCheckpoint { path: path.into(), reason: format!("meta: {e}") }
-        })?;
-        let incompatible = |reason: String| TrainError::IncompatibleCheckpoint { path: path.into(), reason };
+        let meta: CheckpointMeta =
+            serde_json::from_slice(ckpt.section("meta", path)?).map_err(|e| {
+                TrainError::CorruptCheckpoint { path: path.into(), reason: format!("meta: {e}") }
+            })?;
+        let incompatible =
+            |reason: String| TrainError::IncompatibleCheckpoint { path: path.into(), reason };
         if meta.version != META_VERSION {
-            return Err(incompatible(format!("format version {} (expected {META_VERSION})", meta.version)));
+            return Err(incompatible(format!(
+                "format version {} (expected {META_VERSION})",
+                meta.version
+            )));
         }
         let (a, b) = (&meta.config, &self.config);
         if a.model != b.model || a.loss != b.loss || a.embedding_size != b.embedding_size {
@@ -273,7 +278,8 @@ impl Trainer {
                 let mut l = l.clone();
                 match l.margin_param() {
                     Some(margin_id) => {
-                        let margin_grads = GradientsParams::from_params(&mut grads, &l, &[margin_id]);
+                        let margin_grads =
+                            GradientsParams::from_params(&mut grads, &l, &[margin_id]);
                         let rest = GradientsParams::from_module(&mut grads, &l);
                         l = self.optim.loss.step(lr.loss, l, rest);
                         l = self.optim.margins.step(lr.margins, l, margin_grads);
@@ -314,7 +320,12 @@ impl Trainer {
     /// last, writes `last.ckpt` after every epoch and `best.ckpt` when Recall@1 improves,
     /// `metrics.csv`, `metrics.json` and `plot.svg`. With `stop_after = Some(n)` it returns
     /// after `n` epochs of this call (used to simulate an interruption).
-    pub fn fit(&mut self, train: &TrainData, eval: &EvalData, stop_after: Option<usize>) -> TrainResult<()> {
+    pub fn fit(
+        &mut self,
+        train: &TrainData,
+        eval: &EvalData,
+        stop_after: Option<usize>,
+    ) -> TrainResult<()> {
         let dir = self.output_dir();
         std::fs::create_dir_all(&dir).map_err(io_err("creating output directory", &dir))?;
         self.config.save(&dir.join("config.json"))?;
@@ -331,7 +342,12 @@ impl Trainer {
                 let line: Vec<String> =
                     ev.recall_at.iter().map(|(k, r)| format!("R@{k} {:.2}", 100.0 * r)).collect();
                 if self.show_progress {
-                    eprintln!("epoch {}: {} MAP@R {:.2}", self.epoch, line.join(" "), 100.0 * ev.map_at_r);
+                    eprintln!(
+                        "epoch {}: {} MAP@R {:.2}",
+                        self.epoch,
+                        line.join(" "),
+                        100.0 * ev.map_at_r
+                    );
                 }
                 record.eval = Some(ev);
                 if self.best.is_none_or(|(_, b)| r1 > b) {
@@ -344,7 +360,10 @@ impl Trainer {
             self.history.push(record);
             self.checkpoint()?.save(&dir.join("last.ckpt"))?;
             write_metrics(&dir, &self.config.recall_ks, &self.history)?;
-            crate::checkpoint::write_atomic(&dir.join("plot.svg"), loss_recall_svg(&self.history).as_bytes())?;
+            crate::checkpoint::write_atomic(
+                &dir.join("plot.svg"),
+                loss_recall_svg(&self.history).as_bytes(),
+            )?;
             ran += 1;
         }
         Ok(())

@@ -67,12 +67,16 @@ fn every_recipe_trains_a_few_steps_and_writes_its_outputs() {
         assert_eq!(t.step, 4, "{loss:?}");
         assert!(t.history.iter().all(|r| r.loss.is_finite()), "{loss:?}: {:?}", t.history);
         assert!(t.history[0].warmup && !t.history[1].warmup);
-        for f in ["config.json", "last.ckpt", "best.ckpt", "metrics.csv", "metrics.json", "plot.svg"] {
+        for f in
+            ["config.json", "last.ckpt", "best.ckpt", "metrics.csv", "metrics.json", "plot.svg"]
+        {
             assert!(dir.path().join(f).exists(), "{loss:?}: {f} missing");
         }
         let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).expect("csv");
         assert_eq!(csv.lines().count(), 3, "{csv}");
-        assert!(csv.starts_with("epoch,loss,lr,steps,images_per_second,seconds,warmup,recall_at_1,recall_at_2,map_at_r"));
+        assert!(csv.starts_with(
+            "epoch,loss,lr,steps,images_per_second,seconds,warmup,recall_at_1,recall_at_2,map_at_r"
+        ));
     }
 }
 
@@ -112,12 +116,21 @@ fn resume_after_an_interruption_matches_an_uninterrupted_run() {
         for (p, q) in full.history.iter().zip(&resumed.history) {
             // The resumed run's earlier epochs come back through JSON (last digit may differ).
             let tol = 1e-12 * p.loss.abs().max(1.0);
-            assert!((p.loss - q.loss).abs() <= tol, "{loss:?}: epoch {} loss {} vs {}", p.epoch, p.loss, q.loss);
+            assert!(
+                (p.loss - q.loss).abs() <= tol,
+                "{loss:?}: epoch {} loss {} vs {}",
+                p.epoch,
+                p.loss,
+                q.loss
+            );
         }
-        if let (dml_train::loss::TrainLoss::Learnable(p), dml_train::loss::TrainLoss::Learnable(q)) =
-            (&full.loss, &resumed.loss)
+        if let (
+            dml_train::loss::TrainLoss::Learnable(p),
+            dml_train::loss::TrainLoss::Learnable(q),
+        ) = (&full.loss, &resumed.loss)
         {
-            let (dml_train::loss::LearnableLoss::Am(p), dml_train::loss::LearnableLoss::Am(q)) = (p, q)
+            let (dml_train::loss::LearnableLoss::Am(p), dml_train::loss::LearnableLoss::Am(q)) =
+                (p, q)
             else {
                 panic!("AMLoss")
             };
@@ -160,7 +173,13 @@ fn missing_and_corrupted_checkpoints_give_clear_errors() {
 #[test]
 fn dataset_presets_name_the_missing_file_in_an_empty_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for kind in [DatasetKind::Cub200, DatasetKind::Cars196, DatasetKind::Sop, DatasetKind::Inshop, DatasetKind::FashionMnist] {
+    for kind in [
+        DatasetKind::Cub200,
+        DatasetKind::Cars196,
+        DatasetKind::Sop,
+        DatasetKind::Inshop,
+        DatasetKind::FashionMnist,
+    ] {
         let mut c = preset(kind);
         c.data_dir = dir.path().to_string_lossy().into_owned();
         c.validate().expect("preset is valid");
