@@ -6,12 +6,8 @@
 //! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
 //!   embedding head and the training switches.
 //! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
-//!
-//! The data, evaluation and training crates are planned (see the repository's
 //! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
-//!
-//! The backbones, data and training crates are planned (see the repository's
-//! issues and `docs/`).
+//! - [`train`]: training recipes, checkpoints and resume (see `docs/training.md`).
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Int, Tensor};

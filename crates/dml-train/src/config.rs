@@ -292,7 +292,7 @@ impl TrainConfig {
         if self.samples_per_class == 1 {
             return bad("samples_per_class", "must be 0 (random) or at least 2".into());
         }
-        if self.samples_per_class > 1 && self.batch_size % self.samples_per_class != 0 {
+        if self.samples_per_class > 1 && !self.batch_size.is_multiple_of(self.samples_per_class) {
             return bad(
                 "batch_size",
                 format!(

@@ -51,6 +51,7 @@ impl LearnableLoss {
 }
 
 /// The loss of a run: either learnable (a module) or a pair loss (no parameters).
+#[allow(clippy::large_enum_variant)]
 pub enum TrainLoss {
     /// A loss with parameters.
     Learnable(LearnableLoss),

@@ -336,7 +336,7 @@ impl Trainer {
             }
             let mut record = self.train_epoch(train)?;
             let e = self.config.eval_every;
-            if e > 0 && (self.epoch % e == 0 || self.epoch == self.config.epochs) {
+            if e > 0 && (self.epoch.is_multiple_of(e) || self.epoch == self.config.epochs) {
                 let ev = self.evaluate(eval)?;
                 let r1 = ev.recall_at.first().map_or(0.0, |x| x.1);
                 let line: Vec<String> =
