@@ -3,10 +3,11 @@
 //! This crate re-exports the workspace's member crates:
 //!
 //! - [`losses`]: losses, distances, miners and reducers, matching pytorch-metric-learning.
+//! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
 //! - [`backbones`]: ResNet50, BN-Inception and a small CNN that load PyTorch checkpoints, the
 //!   embedding head and the training switches.
 //! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
-//! - [`eval`]: exact k-nearest-neighbour retrieval metrics (Recall@K, MAP@R, ...) and NMI/AMI.
+//!
 //! - [`train`]: training recipes, checkpoints and resume (see `docs/training.md`).
 //!
 //! ```

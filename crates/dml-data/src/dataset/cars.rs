@@ -47,9 +47,7 @@ impl Cars196 {
         };
         let mat = MatFile::read(&self.annotations)?;
         let err = |message: String| DataError::Format { path: self.annotations.clone(), message };
-        let ann = mat
-            .get("annotations")
-            .ok_or_else(|| err("no `annotations` variable".into()))?;
+        let ann = mat.get("annotations").ok_or_else(|| err("no `annotations` variable".into()))?;
         let MatValue::Struct { elements, .. } = ann else {
             return Err(err("`annotations` is not a struct array".into()));
         };

@@ -56,10 +56,18 @@ impl Cub200 {
             let id = parse_u64(&labels_txt, line, &f[0], "image id")?;
             let class = parse_u64(&labels_txt, line, &f[1], "class id")?;
             if !(1..=200).contains(&class) {
-                return Err(parse_error(&labels_txt, line, format!("class id {class} not in 1..200")));
+                return Err(parse_error(
+                    &labels_txt,
+                    line,
+                    format!("class id {class} not in 1..200"),
+                ));
             }
             if !paths.contains_key(&id) {
-                return Err(parse_error(&labels_txt, line, format!("image id {id} not in images.txt")));
+                return Err(parse_error(
+                    &labels_txt,
+                    line,
+                    format!("image id {id} not in images.txt"),
+                ));
             }
             class_of.insert(id, class);
         }
@@ -68,7 +76,11 @@ impl Cub200 {
         for id in order {
             let (line, path) = &paths[&id];
             let class = *class_of.get(&id).ok_or_else(|| {
-                parse_error(&images_txt, *line, format!("image id {id} has no class in {}", labels_txt.display()))
+                parse_error(
+                    &images_txt,
+                    *line,
+                    format!("image id {id} has no class in {}", labels_txt.display()),
+                )
             })?;
             if classes.contains(&class) {
                 entries.push((path.clone(), class.to_string(), boxes.get(&id).copied()));
@@ -102,6 +114,8 @@ impl Cub200 {
 fn number_fields(path: &Path, line: usize, fields: &[String]) -> DataResult<Vec<f64>> {
     fields
         .iter()
-        .map(|s| s.parse::<f64>().map_err(|_| parse_error(path, line, format!("`{s}` is not a number"))))
+        .map(|s| {
+            s.parse::<f64>().map_err(|_| parse_error(path, line, format!("`{s}` is not a number")))
+        })
         .collect()
 }

@@ -27,7 +27,10 @@ pub fn read_idx_u8(path: &Path) -> DataResult<(Vec<usize>, Vec<u8>)> {
         return Err(err("not an idx file (bad magic number)".into()));
     }
     if bytes[2] != 0x08 {
-        return Err(err(format!("idx element type 0x{:02x}, only unsigned bytes (0x08)", bytes[2])));
+        return Err(err(format!(
+            "idx element type 0x{:02x}, only unsigned bytes (0x08)",
+            bytes[2]
+        )));
     }
     let ndim = bytes[3] as usize;
     let header = 4 + 4 * ndim;
@@ -76,7 +79,9 @@ impl IdxDataset {
         let [n, rows, cols] = dims[..] else {
             return Err(DataError::Format {
                 path: images.to_path_buf(),
-                message: format!("image idx file has dimensions {dims:?}, expected [N, rows, cols]"),
+                message: format!(
+                    "image idx file has dimensions {dims:?}, expected [N, rows, cols]"
+                ),
             });
         };
         let (ldims, original_labels) = read_idx_u8(labels)?;
@@ -146,7 +151,8 @@ impl ImageSource for IdxDataset {
     }
 
     fn load(&self, index: usize) -> DataResult<RgbImage> {
-        let grey = self.image(index).ok_or(DataError::IndexOutOfRange { index, len: self.len() })?;
+        let grey =
+            self.image(index).ok_or(DataError::IndexOutOfRange { index, len: self.len() })?;
         let rgb: Vec<u8> = grey.iter().flat_map(|&v| [v, v, v]).collect();
         RgbImage::from_raw(self.cols as u32, self.rows as u32, rgb)
             .ok_or(DataError::IndexOutOfRange { index, len: self.len() })

@@ -91,10 +91,8 @@ impl ImageList {
 
 /// Decodes the image file at `path` to 8-bit RGB.
 pub fn decode_image_file(path: &Path) -> DataResult<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| DataError::Decode {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| DataError::Decode { path: path.to_path_buf(), message: e.to_string() })?;
     decode_image_bytes(&bytes, path)
 }
 

@@ -50,8 +50,8 @@ impl InShop {
             }
         };
         let path = self.root.join("Eval").join("list_eval_partition.txt");
-        let mut lines = read_lines(&path, "In-shop partition list (Eval/list_eval_partition.txt)")?
-            .into_iter();
+        let mut lines =
+            read_lines(&path, "In-shop partition list (Eval/list_eval_partition.txt)")?.into_iter();
         let count = match lines.next() {
             Some((line, f)) => {
                 expect_fields(&path, line, &f, 1, "the number of images")?;

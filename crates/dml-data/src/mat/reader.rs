@@ -153,7 +153,8 @@ impl<'a> Cursor<'a> {
         let flags = sub.numbers(MI_UINT32, flags)?;
         let class = flags.first().copied().unwrap_or(0.0) as u32 as u8;
         let (dims_ty, dims) = sub.element()?;
-        let dims: Vec<usize> = sub.numbers(dims_ty, dims)?.into_iter().map(|d| d as usize).collect();
+        let dims: Vec<usize> =
+            sub.numbers(dims_ty, dims)?.into_iter().map(|d| d as usize).collect();
         let count: usize = dims.iter().product();
         let (_, name) = sub.element()?;
         let name = String::from_utf8_lossy(name).into_owned();
@@ -266,7 +267,8 @@ impl<'a> Cursor<'a> {
         match ty {
             MI_UTF8 => Ok(String::from_utf8_lossy(d).chars().collect()),
             MI_UTF16 | MI_UINT16 => {
-                let units: Vec<u16> = self.numbers(MI_UINT16, d)?.iter().map(|&v| v as u16).collect();
+                let units: Vec<u16> =
+                    self.numbers(MI_UINT16, d)?.iter().map(|&v| v as u16).collect();
                 Ok(char::decode_utf16(units).map(|c| c.unwrap_or('\u{fffd}')).collect())
             }
             MI_INT8 | MI_UINT8 => Ok(d.iter().map(|&b| b as char).collect()),

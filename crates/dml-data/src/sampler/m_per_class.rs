@@ -46,7 +46,11 @@ impl MPerClassSamplerConfig {
             return Err(invalid(C, "m", "must be positive"));
         }
         if b == 0 || b % m != 0 {
-            return Err(invalid(C, "batch_size", format!("{b} is not a positive multiple of m = {m}")));
+            return Err(invalid(
+                C,
+                "batch_size",
+                format!("{b} is not a positive multiple of m = {m}"),
+            ));
         }
         if self.length_before_new_iter < b {
             return Err(invalid(
@@ -80,7 +84,11 @@ impl MPerClassSamplerConfig {
             return Err(invalid(
                 C,
                 "batch_size",
-                format!("{b} needs {} classes of m = {m} images, the data has {}", b / m, classes.len()),
+                format!(
+                    "{b} needs {} classes of m = {m} images, the data has {}",
+                    b / m,
+                    classes.len()
+                ),
             ));
         }
         let list_size = self.length_before_new_iter - self.length_before_new_iter % b;

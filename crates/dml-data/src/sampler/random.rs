@@ -53,11 +53,7 @@ impl BatchSampler for RandomSampler {
     }
 
     fn num_items(&self) -> usize {
-        if self.config.drop_last {
-            self.len - self.len % self.config.batch_size
-        } else {
-            self.len
-        }
+        if self.config.drop_last { self.len - self.len % self.config.batch_size } else { self.len }
     }
 }
 

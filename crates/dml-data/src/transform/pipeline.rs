@@ -53,7 +53,9 @@ impl PipelineConfig {
                         return Err(invalid(C, "steps", format!("bad crop ratio range {ratio:?}")));
                     }
                 }
-                Transform::HorizontalFlip { probability } if !(0.0..=1.0).contains(&probability) => {
+                Transform::HorizontalFlip { probability }
+                    if !(0.0..=1.0).contains(&probability) =>
+                {
                     return Err(invalid(C, "steps", "flip probability outside 0..=1"));
                 }
                 _ => {}

@@ -59,7 +59,12 @@ impl Transform {
                     ratio,
                     rng,
                 );
-                resize_region(&img, (x as f64, y as f64, (x + w) as f64, (y + h) as f64), size, size)
+                resize_region(
+                    &img,
+                    (x as f64, y as f64, (x + w) as f64, (y + h) as f64),
+                    size,
+                    size,
+                )
             }
             Transform::HorizontalFlip { probability } => {
                 if rng.next_f64() < probability {
@@ -157,7 +162,8 @@ mod tests {
         assert_eq!(r.dimensions(), (20, 10));
         let c = Transform::CenterCrop { size: 8 }.apply(r, &mut SplitMix64::new(0));
         assert_eq!(c.dimensions(), (8, 8));
-        let f = Transform::HorizontalFlip { probability: 1.0 }.apply(img.clone(), &mut SplitMix64::new(0));
+        let f = Transform::HorizontalFlip { probability: 1.0 }
+            .apply(img.clone(), &mut SplitMix64::new(0));
         assert_eq!(f.get_pixel(0, 0).0[0], 39);
         let padded = Transform::CenterCrop { size: 30 }.apply(img, &mut SplitMix64::new(0));
         assert_eq!(padded.get_pixel(0, 0).0, [0, 0, 0]);
