@@ -28,7 +28,12 @@ fn tiny(dir: &Path, loss: LossKind) -> TrainConfig {
     c
 }
 
+/// Burn's random generator is global to the device: tests running in parallel would draw from
+/// it between another run's `seed` and its weight initialization, so runs are serialized.
+static RUNS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn run(config: TrainConfig, stop_after: Option<usize>) -> Trainer {
+    let _guard = RUNS.lock().unwrap_or_else(|e| e.into_inner());
     let (train, eval) = load_data(&config).expect("data");
     let mut t = Trainer::new(config, train.num_classes(), &Device::flex()).expect("trainer");
     t.show_progress = false;
@@ -148,6 +153,7 @@ fn missing_and_corrupted_checkpoints_give_clear_errors() {
     c.epochs = 1;
     run(c.clone(), None);
     let last = dir.path().join("last.ckpt");
+    let _guard = RUNS.lock().unwrap_or_else(|e| e.into_inner());
 
     let mut missing = c.clone();
     missing.resume = Some(dir.path().join("nope.ckpt").to_string_lossy().into_owned());
