@@ -8,8 +8,7 @@
 //!   embedding head and the training switches.
 //! - [`data`]: dataset readers, augmentation, samplers and a prefetching loader.
 //!
-//! The training crate is planned (see the repository's
-//! issues and `docs/`).
+//! - [`train`]: training recipes, checkpoints and resume (see `docs/training.md`).
 //!
 //! ```
 //! use burn::tensor::{Device, Distribution, Int, Tensor};
@@ -31,3 +30,4 @@ pub use dml_backbones as backbones;
 pub use dml_data as data;
 pub use dml_eval as eval;
 pub use dml_losses as losses;
+pub use dml_train as train;
