@@ -7,11 +7,11 @@ use std::sync::Arc;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dml_data::{
     BatchSampler, Cars196, Cub200, ImageLoader, ImageSource, InShop, LoaderConfig,
-    MPerClassSamplerConfig, MnistFormat, PipelineConfig, RandomSamplerConfig, Split,
+    MPerClassSamplerConfig, MnistFormat, Normalization, PipelineConfig, RandomSamplerConfig, Split,
     StanfordOnlineProducts,
 };
 
-use crate::config::{DatasetKind, TrainConfig};
+use crate::config::{DatasetKind, ModelKind, TrainConfig};
 use crate::error::{TrainError, TrainResult};
 
 /// One training or evaluation batch.
@@ -122,6 +122,15 @@ impl MemoryImages {
     }
 }
 
+/// How decoded 8-bit RGB images are turned into inputs of `model`: BGR in 0-255 minus the
+/// channel means for BN-Inception (its checkpoint's convention), ImageNet mean/std otherwise.
+pub fn pixel_normalization(model: ModelKind) -> Normalization {
+    match model {
+        ModelKind::BnInception => Normalization::BnInception,
+        ModelKind::Resnet50 | ModelKind::SmallCnn => Normalization::ImageNet,
+    }
+}
+
 /// The training batches of a run.
 pub enum TrainData {
     /// In-memory images with a sampler.
@@ -194,6 +203,27 @@ pub enum EvalData {
     Files(ImageLoader, Vec<usize>, Option<(ImageLoader, Vec<usize>)>),
 }
 
+/// The images of `split` of an image-file dataset (CUB, Cars, SOP, In-shop) under `dir`.
+///
+/// # Errors
+/// [`TrainError::Data`] for a missing or malformed annotation file, or for an in-memory
+/// dataset kind (Fashion-MNIST, synthetic), which has no image files.
+pub fn file_split(kind: DatasetKind, dir: &str, split: Split) -> TrainResult<Arc<dyn ImageSource>> {
+    Ok(match kind {
+        DatasetKind::Cub200 => Arc::new(Cub200::new(dir).load(split).map_err(data_err)?),
+        DatasetKind::Cars196 => Arc::new(Cars196::new(dir).load(split).map_err(data_err)?),
+        DatasetKind::Sop => {
+            Arc::new(StanfordOnlineProducts::new(dir).load(split).map_err(data_err)?)
+        }
+        DatasetKind::Inshop => Arc::new(InShop::new(dir).load(split).map_err(data_err)?),
+        DatasetKind::FashionMnist | DatasetKind::Synthetic => {
+            return Err(TrainError::Data(format!(
+                "{kind:?} is held in memory, not in image files"
+            )));
+        }
+    })
+}
+
 /// The train and test data of `config`'s dataset. Missing files are reported by name.
 pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
     let dir = config.data_dir.as_str();
@@ -217,24 +247,14 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
             Ok((TrainData::Memory(train, s), EvalData::Memory(test)))
         }
         kind => {
-            let load = |split: Split| -> TrainResult<Arc<dyn ImageSource>> {
-                Ok(match kind {
-                    DatasetKind::Cub200 => {
-                        Arc::new(Cub200::new(dir).load(split).map_err(data_err)?)
-                    }
-                    DatasetKind::Cars196 => {
-                        Arc::new(Cars196::new(dir).load(split).map_err(data_err)?)
-                    }
-                    DatasetKind::Sop => {
-                        Arc::new(StanfordOnlineProducts::new(dir).load(split).map_err(data_err)?)
-                    }
-                    _ => Arc::new(InShop::new(dir).load(split).map_err(data_err)?),
-                })
-            };
+            let load = |split: Split| file_split(kind, dir, split);
             let train = load(Split::Train)?;
             let loader_config =
                 LoaderConfig::new().with_num_workers(config.num_workers).with_seed(config.seed);
-            let pipeline = PipelineConfig::train(config.image_size).init().map_err(data_err)?;
+            let pipeline = PipelineConfig::train(config.image_size)
+                .with_normalization(pixel_normalization(config.model))
+                .init()
+                .map_err(data_err)?;
             let classes = train.num_classes();
             let s = sampler(config, train.labels())?;
             let train_loader =
@@ -247,8 +267,9 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
                     }
                     let labels = source.labels()[..n].to_vec();
                     let sampler: Arc<dyn BatchSampler> =
-                        Arc::new(Sequential { n, batch: config.batch_size });
+                        Arc::new(SequentialBatches::new(n, config.batch_size));
                     let pipeline = PipelineConfig::eval(config.resize, config.image_size)
+                        .with_normalization(pixel_normalization(config.model))
                         .init()
                         .map_err(data_err)?;
                     Ok((
@@ -269,13 +290,21 @@ pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
     }
 }
 
-/// The first `n` indices in order, in batches (evaluation).
-struct Sequential {
+/// The first `n` indices in order, in batches of `batch` (the last one may be smaller):
+/// evaluation and inference.
+pub struct SequentialBatches {
     n: usize,
     batch: usize,
 }
 
-impl BatchSampler for Sequential {
+impl SequentialBatches {
+    /// Batches of `batch` (at least 1) over `0..n`.
+    pub fn new(n: usize, batch: usize) -> Self {
+        Self { n, batch: batch.max(1) }
+    }
+}
+
+impl BatchSampler for SequentialBatches {
     fn batches(&self, _epoch: u64) -> Vec<Vec<usize>> {
         (0..self.n).collect::<Vec<_>>().chunks(self.batch.max(1)).map(<[usize]>::to_vec).collect()
     }

@@ -53,6 +53,15 @@ pub enum TrainError {
     /// Evaluation failed.
     #[error("evaluation: {0}")]
     Eval(String),
+    /// An embedding file (`.npy` with its sidecars, or `.safetensors`) is malformed or
+    /// inconsistent.
+    #[error("embedding file {path}: {reason}")]
+    EmbeddingFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The loss became NaN or infinite.
     #[error("the loss is not finite ({value}) at epoch {epoch}, step {step}")]
     NonFiniteLoss {

@@ -10,7 +10,8 @@
 //!
 //! A run is a [`TrainConfig`] (defaults of a dataset preset, a JSON/TOML file, then flags:
 //! [`cli::Args`]), a [`Trainer`] and the [`data`] it reads. Checkpoints ([`checkpoint`]) are
-//! written atomically with a checksum and hold everything needed for an exact resume.
+//! written atomically with a checksum and hold everything needed for an exact resume;
+//! [`infer`] reads them back to embed images and answer nearest-neighbour queries.
 
 pub mod checkpoint;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod infer;
 pub mod loss;
 pub mod metrics;
 pub mod optim;

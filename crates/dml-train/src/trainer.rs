@@ -91,7 +91,13 @@ fn module_bytes<M: Module>(module: &M) -> TrainResult<Vec<u8>> {
     Ok(bytes.to_vec())
 }
 
-fn load_module<M: Module>(module: M, bytes: &[u8], path: &Path, what: &str) -> TrainResult<M> {
+/// Loads a module record written by `module_bytes` into `module`; errors name `path`.
+pub(crate) fn load_module<M: Module>(
+    module: M,
+    bytes: &[u8],
+    path: &Path,
+    what: &str,
+) -> TrainResult<M> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| {
         TrainError::CorruptCheckpoint { path: path.into(), reason: format!("{what}: {e}") }
     })?;

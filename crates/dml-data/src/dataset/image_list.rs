@@ -83,6 +83,13 @@ impl ImageList {
         Self::from_entries(root, entries, classes)
     }
 
+    /// An unlabelled list of image files (all in one class with the empty name), each path
+    /// used as given (the root is empty): the query images of an inference command.
+    pub fn from_files(paths: Vec<PathBuf>) -> Self {
+        let entries = paths.into_iter().map(|p| (p, String::new(), None)).collect();
+        Self::from_entries(PathBuf::new(), entries, vec![String::new()])
+    }
+
     /// The absolute (root-joined) path of image `index`.
     pub fn full_path(&self, index: usize) -> Option<PathBuf> {
         self.items.get(index).map(|i| self.root.join(&i.path))

@@ -2,6 +2,7 @@
 
 mod cars;
 mod cub;
+mod folder;
 mod idx;
 mod image_list;
 mod inshop;
@@ -12,6 +13,7 @@ mod text;
 
 pub use cars::Cars196;
 pub use cub::Cub200;
+pub use folder::{IMAGE_EXTENSIONS, ImageFolder, is_image};
 pub use idx::{IdxDataset, MnistFormat, read_idx_u8};
 pub use image_list::{BoundingBox, ImageItem, ImageList, decode_image_bytes, decode_image_file};
 pub use inshop::InShop;
