@@ -9,7 +9,7 @@
 
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, FloatDType, Tensor};
 use dml_backbones::{
     BackboneError, BnInceptionConfig, ResNet50Config, SmallCnnConfig, global_avg_pool,
     global_max_pool,
@@ -241,5 +241,68 @@ fn import_errors_are_clear() {
             println!("{}", err.unwrap_err());
         }
         other => panic!("expected MissingKeys, got {other:?}"),
+    }
+}
+
+/// Casts every float parameter and buffer of a module to float64.
+struct ToF64;
+
+impl burn::module::ModuleMapper for ToF64 {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        param.map(|t| {
+            let grad = t.is_require_grad();
+            t.cast(FloatDType::F64).detach().set_require_grad(grad)
+        })
+    }
+}
+
+/// Max abs error allowed when Burn runs in float64 against PyTorch in float64: what is left
+/// is summation order (measured: 2e-13 on the average pool, 2e-12 on the max pool).
+const TOL_F64: f64 = 1e-9;
+
+/// Compares the pooled float64 feature map with PyTorch float64 and returns the errors.
+fn check_pooled_f64(name: &str, mode: &str, fmap: Tensor<4>, io: &Io) {
+    assert_eq!(fmap.dtype(), burn::tensor::DType::F64, "{name} ran in float64");
+    for (key, pooled) in [("gap", global_avg_pool(fmap.clone())), ("gmp", global_max_pool(fmap))] {
+        let key = format!("{mode}_{key}");
+        let actual: Vec<f64> = pooled.into_data().try_to_vec::<f64>().expect("f64 data");
+        let expected: Vec<f64> = io.0[&key]
+            .as_array()
+            .unwrap_or_else(|| panic!("fixture key {key}"))
+            .iter()
+            .map(|v| v.as_f64().expect("number"))
+            .collect();
+        assert_eq!(actual.len(), expected.len(), "{name} {key} size");
+        let err = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0.0, f64::max);
+        println!("{name} float64 {key}: max abs err vs torch f64 {err:.2e}");
+        assert!(err <= TOL_F64, "{name} float64 {key}: {err} > {TOL_F64}");
+    }
+}
+
+/// Run in float64 (weights and input are exact in float32, so PyTorch's float64 reference is
+/// the same computation), ResNet50 and BN-Inception agree with PyTorch to rounding: the float32
+/// differences above are float32 arithmetic, not a difference in what is computed.
+#[test]
+fn resnet50_and_bn_inception_in_float64_match_torch_float64() {
+    use burn::module::Module;
+    let Some(dir) = fixture_dir() else { return };
+    for mode in ["eval", "train"] {
+        let device = if mode == "eval" { Device::flex() } else { Device::flex().autodiff() };
+        let io = Io::read(&dir, "resnet50");
+        let mut model = ResNet50Config::new().init(&device);
+        model.load_torchvision(dir.join("resnet50.pth")).expect("import");
+        let model = model.map(&mut ToF64);
+        let fmap = model.forward_features(io.input(mode, &device).cast(FloatDType::F64));
+        check_pooled_f64("resnet50", mode, fmap, &io);
+
+        let io = Io::read(&dir, "bn_inception");
+        let mut model = BnInceptionConfig::new().init(&device);
+        model.load_pretrained(dir.join("bn_inception.pth")).expect("import");
+        let model = model.map(&mut ToF64);
+        let fmap = model.forward_features(io.input(mode, &device).cast(FloatDType::F64));
+        check_pooled_f64("bn_inception", mode, fmap, &io);
     }
 }
