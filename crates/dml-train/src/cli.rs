@@ -10,7 +10,7 @@ use clap::Parser;
 use serde_json::{Map, Value};
 
 use crate::config::TrainConfig;
-use crate::error::{TrainError, TrainResult};
+use crate::error::TrainResult;
 
 fn parse_bool(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
@@ -197,12 +197,8 @@ impl Args {
         }
         let config = config.merged(&self.overrides())?;
         config.validate()?;
-        match config.device.as_str() {
-            "cpu" | "flex" => Ok(config),
-            other => Err(TrainError::Config(format!(
-                "device `{other}` is not available in this build; use `cpu` (Burn's flex backend)"
-            ))),
-        }
+        crate::device::resolve_device(&config.device)?;
+        Ok(config)
     }
 }
 

@@ -1,6 +1,5 @@
 //! What the example binaries run: flags over a preset, data, training, a final report.
 
-use burn::tensor::Device;
 use clap::Parser;
 
 use crate::cli::Args;
@@ -28,7 +27,7 @@ pub fn recall_line(e: &EvalRecord) -> String {
 /// untrained (or resumed) and of the final network.
 pub fn train(config: TrainConfig) -> TrainResult<(EvalRecord, EvalRecord)> {
     let (train, eval) = load_data(&config)?;
-    let device = Device::flex();
+    let device = crate::device::resolve_device(&config.device)?;
     let mut trainer = Trainer::new(config, train.num_classes(), &device)?;
     let before = trainer.evaluate(&eval)?;
     trainer.fit(&train, &eval, None)?;

@@ -14,6 +14,7 @@ use super::model::TrainedModel;
 use super::store::EmbeddingFile;
 use crate::config::DatasetKind;
 use crate::data::{MemoryImages, file_split};
+use crate::device::resolve_device;
 use crate::error::{TrainError, TrainResult};
 
 fn parse_split(s: &str) -> Result<Split, String> {
@@ -52,6 +53,9 @@ pub struct EmbedArgs {
     /// Decoding threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// The device: cpu, or an accelerator the build has (see `dml_train::device`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 /// Flags of the `query` example.
@@ -80,6 +84,9 @@ pub struct QueryArgs {
     /// Decoding threads.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
+    /// The device: cpu, or an accelerator the build has (see `dml_train::device`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
 }
 
 fn provenance(model: &TrainedModel) -> HashMap<String, String> {
@@ -238,7 +245,7 @@ pub fn query(
 
 /// Runs `embed` with `args`; returns the written file's row count and dimension.
 pub fn run_embed(args: &EmbedArgs) -> TrainResult<(usize, usize)> {
-    let device = Device::flex();
+    let device = resolve_device(&args.device)?;
     let model = TrainedModel::load(&args.checkpoint, &device)?;
     let file = match (&args.folder, args.split) {
         (Some(dir), _) => embed_folder(&model, dir, args.batch_size, args.workers, &device)?,
@@ -257,7 +264,7 @@ pub fn run_query(args: &QueryArgs) -> TrainResult<Vec<QueryAnswer>> {
     if args.k == 0 {
         return Err(TrainError::Config("--k must be at least 1".into()));
     }
-    let device = Device::flex();
+    let device = resolve_device(&args.device)?;
     let model = TrainedModel::load(&args.checkpoint, &device)?;
     let index = EmbeddingFile::load(&args.index)?;
     let queries = query_images(&args.queries)?;
