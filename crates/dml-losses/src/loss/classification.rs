@@ -18,13 +18,30 @@ pub(crate) fn check_input(
     embedding_size: usize,
     num_classes: usize,
 ) -> LossResult<()> {
+    check_class_input(component, input, embedding_size, num_classes, false)
+}
+
+/// Checks the input of a loss that compares embeddings with per-class vectors (classification
+/// weights or proxies): no reference set, embeddings of the configured size, labels in
+/// `0..num_classes` (read back to the host), and mined pairs or triplets only when
+/// `accepts_mined` (the proxy losses weight embeddings by them; the classification heads use
+/// every embedding).
+pub(crate) fn check_class_input(
+    component: &'static str,
+    input: &LossInput,
+    embedding_size: usize,
+    num_classes: usize,
+    accepts_mined: bool,
+) -> LossResult<()> {
     if input.reference.is_some() {
         return Err(LossError::Unsupported {
             component,
-            detail: "a reference set (classification losses compare with class weights)".into(),
+            detail: "a reference set (the loss compares embeddings with its class weights or \
+                     proxies)"
+                .into(),
         });
     }
-    if input.mined.is_some() {
+    if input.mined.is_some() && !accepts_mined {
         return Err(LossError::Unsupported {
             component,
             detail: "mined pairs or triplets (classification losses use every embedding)".into(),
@@ -49,7 +66,7 @@ pub(crate) fn check_labels(
 ) -> LossResult<()> {
     let data = labels.to_data();
     for label in data.iter::<i64>() {
-        if label < 0 || label as u64 >= num_classes as u64 {
+        if label < 0 || label as u128 >= num_classes as u128 {
             return Err(LossError::LabelOutOfRange { component, label, num_classes });
         }
     }

@@ -1,9 +1,10 @@
 //! Helpers shared by the proxy losses (ProxyNCA, ProxyAnchor, AMLoss).
 
-use burn::tensor::{Distribution, Int, Tensor};
+use burn::tensor::{Distribution, Tensor};
 
 use super::LossInput;
-use crate::error::{LossError, LossResult, check_count};
+use super::classification::{check_class_input, check_shape};
+use crate::error::{LossResult, check_count};
 use crate::miner::{Mined, Triplets};
 
 /// Validates the class count and embedding size every proxy loss is built with.
@@ -23,14 +24,7 @@ pub(crate) fn check_given_proxies(
     num_classes: usize,
     embedding_size: usize,
 ) -> LossResult<()> {
-    let [c, d] = proxies.dims();
-    if c != num_classes || d != embedding_size {
-        return Err(LossError::ShapeMismatch {
-            component,
-            detail: format!("proxies are [{c}, {d}], expected [{num_classes}, {embedding_size}]"),
-        });
-    }
-    Ok(())
+    check_shape(component, "proxies", &proxies.dims(), &[num_classes, embedding_size])
 }
 
 /// Proxies drawn from `N(0, std^2)`.
@@ -46,43 +40,14 @@ pub(crate) fn normal_proxies(
     Tensor::<2>::random([num_classes, embedding_size], Distribution::Normal(0.0, std), device)
 }
 
-/// Checks a proxy loss's input: no reference set, the configured embedding size, labels in
-/// `0..num_classes` (read back to the host).
+/// Checks a proxy loss's input (mined pairs or triplets allowed): see [`check_class_input`].
 pub(crate) fn check_proxy_input(
     component: &'static str,
     input: &LossInput,
     num_classes: usize,
     embedding_size: usize,
 ) -> LossResult<()> {
-    if input.reference.is_some() {
-        return Err(LossError::Unsupported {
-            component,
-            detail: "a reference set (the loss compares embeddings with its proxies)".into(),
-        });
-    }
-    let d = input.embeddings.dims()[1];
-    if d != embedding_size {
-        return Err(LossError::ShapeMismatch {
-            component,
-            detail: format!("embedding size {d}, but the loss was built for {embedding_size}"),
-        });
-    }
-    check_labels(component, &input.labels, num_classes)
-}
-
-/// Fails with [`LossError::LabelOutOfRange`] unless every label is in `0..num_classes`.
-pub(crate) fn check_labels(
-    component: &'static str,
-    labels: &Tensor<1, Int>,
-    num_classes: usize,
-) -> LossResult<()> {
-    let data = labels.to_data();
-    for label in data.iter::<i64>() {
-        if label < 0 || label as u128 >= num_classes as u128 {
-            return Err(LossError::LabelOutOfRange { component, label, num_classes });
-        }
-    }
-    Ok(())
+    check_class_input(component, input, embedding_size, num_classes, true)
 }
 
 /// PML's `lmu.convert_to_weights`: each embedding's weight is how often it appears anywhere in
