@@ -316,6 +316,18 @@ impl TrainConfig {
         if self.output_dir.is_empty() {
             return bad("output_dir", "must not be empty".into());
         }
+        let in_memory = matches!(self.dataset, DatasetKind::FashionMnist | DatasetKind::Synthetic);
+        if in_memory != (self.model == ModelKind::SmallCnn) {
+            return bad(
+                "model",
+                format!(
+                    "{:?} does not fit dataset {:?}: small_cnn takes the 28x28 grey images of \
+                     fashion_mnist / synthetic; resnet50 and bn_inception take the RGB image \
+                     files of cub200, cars196, sop and inshop",
+                    self.model, self.dataset
+                ),
+            );
+        }
         Ok(())
     }
 
