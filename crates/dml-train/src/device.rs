@@ -31,10 +31,16 @@ pub fn resolve_device(name: &str) -> TrainResult<Device> {
     }
     match ACCELERATORS.iter().find(|(n, _)| *n == name) {
         Some((_, true)) => Ok(Device::default()),
-        Some((n, false)) => Err(TrainError::Config(format!(
-            "device `{n}` needs the `{n}` Cargo feature: rebuild with `--features {n}` \
-             (this build has only `cpu`)"
-        ))),
+        Some((n, false)) => {
+            let built: Vec<&str> = std::iter::once("cpu")
+                .chain(ACCELERATORS.iter().filter(|(_, on)| *on).map(|(name, _)| *name))
+                .collect();
+            Err(TrainError::Config(format!(
+                "device `{n}` needs the `{n}` Cargo feature: rebuild with `--features {n}` \
+                 (this build has: {})",
+                built.join(", ")
+            )))
+        }
         None => Err(TrainError::Config(format!(
             "unknown device `{name}`: use cpu, cuda, vulkan, wgpu or tch"
         ))),
