@@ -56,8 +56,16 @@ pub struct MinerSpec {
     pub config: Value,
 }
 
+/// The autodiff device the parity tests run on: Burn's CPU backend, or the device named by
+/// `DML_TEST_DEVICE` (e.g. `wgpu`, with the workspace built with that feature), so the same
+/// fixtures check an accelerator backend.
 pub fn device() -> Device {
-    Device::flex().autodiff()
+    match std::env::var("DML_TEST_DEVICE") {
+        Ok(name) => dml::train::device::resolve_device(&name)
+            .unwrap_or_else(|e| panic!("DML_TEST_DEVICE={name}: {e}"))
+            .autodiff(),
+        Err(_) => Device::flex().autodiff(),
+    }
 }
 
 pub fn load(file: &str) -> Fixture {
