@@ -27,6 +27,20 @@ fn parse_split(s: &str) -> Result<Split, String> {
     }
 }
 
+/// The flags `embed` and `query` share: how images are batched, decoded and run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InferenceOptions {
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Decoding threads.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// The device: cpu, or an accelerator the build has (see `dml_train::device`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
 /// Flags of the `embed` example.
 #[derive(Parser, Debug, Clone)]
 #[command(about = "Embed images with a trained dml model into a .npy or .safetensors file")]
@@ -47,15 +61,9 @@ pub struct EmbedArgs {
     /// Output file: `.npy` (with `.paths.txt` and `.labels.npy` beside it) or `.safetensors`.
     #[arg(long)]
     pub out: PathBuf,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Decoding threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// The device: cpu, or an accelerator the build has (see `dml_train::device`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Batching, decoding threads and device.
+    #[command(flatten)]
+    pub run: InferenceOptions,
 }
 
 /// Flags of the `query` example.
@@ -78,15 +86,9 @@ pub struct QueryArgs {
     /// Query images, or directories of them.
     #[arg(required = true)]
     pub queries: Vec<PathBuf>,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
-    /// Decoding threads.
-    #[arg(long, default_value_t = 2)]
-    pub workers: usize,
-    /// The device: cpu, or an accelerator the build has (see `dml_train::device`).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
+    /// Batching, decoding threads and device.
+    #[command(flatten)]
+    pub run: InferenceOptions,
 }
 
 fn provenance(model: &TrainedModel) -> HashMap<String, String> {
@@ -245,13 +247,15 @@ pub fn query(
 
 /// Runs `embed` with `args`; returns the written file's row count and dimension.
 pub fn run_embed(args: &EmbedArgs) -> TrainResult<(usize, usize)> {
-    let device = resolve_device(&args.device)?;
+    let device = resolve_device(&args.run.device)?;
     let model = TrainedModel::load(&args.checkpoint, &device)?;
     let file = match (&args.folder, args.split) {
-        (Some(dir), _) => embed_folder(&model, dir, args.batch_size, args.workers, &device)?,
+        (Some(dir), _) => {
+            embed_folder(&model, dir, args.run.batch_size, args.run.workers, &device)?
+        }
         (None, Some(split)) => {
             let dir = args.data_dir.clone().unwrap_or_else(|| model.config.data_dir.clone());
-            embed_split(&model, &dir, split, args.batch_size, args.workers, &device)?
+            embed_split(&model, &dir, split, args.run.batch_size, args.run.workers, &device)?
         }
         (None, None) => return Err(TrainError::Config("give --folder or --split".into())),
     };
@@ -264,11 +268,11 @@ pub fn run_query(args: &QueryArgs) -> TrainResult<Vec<QueryAnswer>> {
     if args.k == 0 {
         return Err(TrainError::Config("--k must be at least 1".into()));
     }
-    let device = resolve_device(&args.device)?;
+    let device = resolve_device(&args.run.device)?;
     let model = TrainedModel::load(&args.checkpoint, &device)?;
     let index = EmbeddingFile::load(&args.index)?;
     let queries = query_images(&args.queries)?;
-    query(&model, &index, &queries, args.k, args.batch_size, args.workers, &device)
+    query(&model, &index, &queries, args.k, args.run.batch_size, args.run.workers, &device)
 }
 
 /// Formats answers as text: one block per query, one line per neighbour.
