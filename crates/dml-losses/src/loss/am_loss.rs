@@ -2,9 +2,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::proxy_common::{
-    check_given_proxies, check_proxy_input, check_proxy_shape, normal_proxies,
-};
+use super::classification::{check_class_counts, normal_matrix};
+use super::proxy_common::{check_given_proxies, check_proxy_input};
 use super::{LossInput, MetricLoss};
 use crate::error::{LossError, LossResult, check_finite, check_positive, invalid};
 use crate::ops::{l2_normalize, masked_logsumexp, off_diagonal, one_hot};
@@ -75,7 +74,7 @@ pub struct AMLoss {
 
 impl AMLossConfig {
     fn validate(&self) -> LossResult<()> {
-        check_proxy_shape(NAME, self.num_classes, self.embedding_size)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "alpha_pos", self.alpha_pos)?;
         check_positive(NAME, "alpha_neg", self.alpha_neg)?;
         check_finite(NAME, "neg_margin", self.neg_margin)?;
@@ -97,7 +96,7 @@ impl AMLossConfig {
     pub fn init(&self, device: &Device) -> LossResult<AMLoss> {
         self.validate()?;
         let std = (2.0 / self.num_classes as f64).sqrt();
-        let proxies = normal_proxies(self.num_classes, self.embedding_size, std, device);
+        let proxies = normal_matrix([self.num_classes, self.embedding_size], std, device);
         self.init_with_proxies(proxies)
     }
 

@@ -1,14 +1,17 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::classification::{
-    check_input, check_shape, clamp_unit, cosine_with_columns, cross_entropy, target_mask,
+    check_class_counts, check_input, clamp_unit, class_weight_param, cosine_with_columns,
+    cross_entropy, normal_matrix, target_mask,
 };
 use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count, check_finite, check_positive};
+use crate::error::{LossResult, check_finite, check_positive};
 use crate::ops::safe_sqrt;
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "ArcFaceLoss";
 
 /// Configuration of [`ArcFaceLoss`]; defaults are PML's `ArcFaceLoss(num_classes, embedding_size)`.
 #[derive(Config, Debug)]
@@ -54,10 +57,9 @@ pub struct ArcFaceLoss {
 impl ArcFaceLossConfig {
     /// Checks the configuration (shared with [`ArcFaceLoss::init_with`]).
     fn validate(&self) -> LossResult<()> {
-        check_count("ArcFaceLoss", "num_classes", self.num_classes)?;
-        check_count("ArcFaceLoss", "embedding_size", self.embedding_size)?;
-        check_finite("ArcFaceLoss", "margin", self.margin)?;
-        check_positive("ArcFaceLoss", "scale", self.scale)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
+        check_finite(NAME, "margin", self.margin)?;
+        check_positive(NAME, "scale", self.scale)?;
         self.reducer.validate()
     }
 
@@ -65,11 +67,7 @@ impl ArcFaceLossConfig {
     /// default `torch.nn.init.normal_`.
     pub fn init(&self, device: &Device) -> LossResult<ArcFaceLoss> {
         self.validate()?;
-        let w = Tensor::<2>::random(
-            [self.embedding_size, self.num_classes],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let w = normal_matrix([self.embedding_size, self.num_classes], 1.0, device);
         self.init_with(w)
     }
 
@@ -79,13 +77,8 @@ impl ArcFaceLossConfig {
     /// - `weight`: `[embedding_size, num_classes]`
     pub fn init_with(&self, weight: Tensor<2>) -> LossResult<ArcFaceLoss> {
         self.validate()?;
-        check_shape(
-            "ArcFaceLoss",
-            "weight",
-            &weight.dims(),
-            &[self.embedding_size, self.num_classes],
-        )?;
-        Ok(ArcFaceLoss { weight: Param::from_tensor(weight), config: self.clone() })
+        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
+        Ok(ArcFaceLoss { weight, config: self.clone() })
     }
 }
 
@@ -129,7 +122,7 @@ impl MetricLoss for ArcFaceLoss {
     }
 
     fn name(&self) -> &'static str {
-        "ArcFaceLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {

@@ -1,13 +1,16 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::classification::{
-    check_input, check_shape, cosine_with_columns, cross_entropy, target_mask,
+    check_class_counts, check_input, class_weight_param, cosine_with_columns, cross_entropy,
+    normal_matrix, target_mask,
 };
 use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count, check_finite, check_positive};
+use crate::error::{LossResult, check_finite, check_positive};
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "ArcMarginLoss";
 
 /// Configuration of [`ArcMarginLoss`]; defaults are those of PaddleClas's `ArcMargin` head as
 /// used for classification pre-training (margin 0.15 rad, scale 80).
@@ -55,10 +58,9 @@ pub struct ArcMarginLoss {
 impl ArcMarginLossConfig {
     /// Checks the configuration.
     fn validate(&self) -> LossResult<()> {
-        check_count("ArcMarginLoss", "num_classes", self.num_classes)?;
-        check_count("ArcMarginLoss", "embedding_size", self.embedding_size)?;
-        check_finite("ArcMarginLoss", "margin", self.margin)?;
-        check_positive("ArcMarginLoss", "scale", self.scale)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
+        check_finite(NAME, "margin", self.margin)?;
+        check_positive(NAME, "scale", self.scale)?;
         self.reducer.validate()
     }
 
@@ -67,11 +69,7 @@ impl ArcMarginLossConfig {
     pub fn init(&self, device: &Device) -> LossResult<ArcMarginLoss> {
         self.validate()?;
         let std = (2.0 / (self.embedding_size + self.num_classes) as f64).sqrt();
-        let w = Tensor::<2>::random(
-            [self.embedding_size, self.num_classes],
-            Distribution::Normal(0.0, std),
-            device,
-        );
+        let w = normal_matrix([self.embedding_size, self.num_classes], std, device);
         self.init_with(w)
     }
 
@@ -81,13 +79,8 @@ impl ArcMarginLossConfig {
     /// - `weight`: `[embedding_size, num_classes]`
     pub fn init_with(&self, weight: Tensor<2>) -> LossResult<ArcMarginLoss> {
         self.validate()?;
-        check_shape(
-            "ArcMarginLoss",
-            "weight",
-            &weight.dims(),
-            &[self.embedding_size, self.num_classes],
-        )?;
-        Ok(ArcMarginLoss { weight: Param::from_tensor(weight), config: self.clone() })
+        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
+        Ok(ArcMarginLoss { weight, config: self.clone() })
     }
 }
 
@@ -125,7 +118,7 @@ impl MetricLoss for ArcMarginLoss {
     }
 
     fn name(&self) -> &'static str {
-        "ArcMarginLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {

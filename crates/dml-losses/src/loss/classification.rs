@@ -4,11 +4,41 @@
 //! embedding; they do not compare embeddings with each other, so they take no reference set and
 //! no mined pairs.
 
-use burn::tensor::{Int, Tensor};
+use burn::module::Param;
+use burn::tensor::{Device, Distribution, Int, Tensor};
 
 use super::LossInput;
-use crate::error::{LossError, LossResult};
+use crate::error::{LossError, LossResult, check_count};
 use crate::ops::{l2_normalize, logsumexp, one_hot};
+
+/// Checks the two sizes every class-weight or proxy loss is built with: `num_classes` and
+/// `embedding_size` must both be at least 1.
+pub(crate) fn check_class_counts(
+    component: &'static str,
+    num_classes: usize,
+    embedding_size: usize,
+) -> LossResult<()> {
+    check_count(component, "num_classes", num_classes)?;
+    check_count(component, "embedding_size", embedding_size)
+}
+
+/// A matrix drawn from `N(0, std^2)` (PyTorch's `torch.nn.init.normal_(w, 0, std)`): initial
+/// class weights `[embedding_size, columns]` or proxies `[num_classes, embedding_size]`.
+pub(crate) fn normal_matrix(shape: [usize; 2], std: f64, device: &Device) -> Tensor<2> {
+    Tensor::<2>::random(shape, Distribution::Normal(0.0, std), device)
+}
+
+/// Checks that given class weights are `[embedding_size, columns]` (one column per class, or per
+/// sub-center) and makes them a trainable parameter.
+pub(crate) fn class_weight_param(
+    component: &'static str,
+    weight: Tensor<2>,
+    embedding_size: usize,
+    columns: usize,
+) -> LossResult<Param<Tensor<2>>> {
+    check_shape(component, "weight", &weight.dims(), &[embedding_size, columns])?;
+    Ok(Param::from_tensor(weight))
+}
 
 /// Checks what a classification loss can be given: embeddings of the configured size, labels in
 /// `0..num_classes`, no reference set and nothing mined.

@@ -1,13 +1,16 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::classification::{
-    check_input, check_shape, cosine_with_columns, cross_entropy, target_mask,
+    check_class_counts, check_input, class_weight_param, cosine_with_columns, cross_entropy,
+    normal_matrix, target_mask,
 };
 use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count, check_finite, check_positive};
+use crate::error::{LossResult, check_finite, check_positive};
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "CosFaceLoss";
 
 /// Configuration of [`CosFaceLoss`]; defaults are PML's `CosFaceLoss(num_classes, embedding_size)`.
 #[derive(Config, Debug)]
@@ -47,10 +50,9 @@ pub struct CosFaceLoss {
 impl CosFaceLossConfig {
     /// Checks the configuration.
     fn validate(&self) -> LossResult<()> {
-        check_count("CosFaceLoss", "num_classes", self.num_classes)?;
-        check_count("CosFaceLoss", "embedding_size", self.embedding_size)?;
-        check_finite("CosFaceLoss", "margin", self.margin)?;
-        check_positive("CosFaceLoss", "scale", self.scale)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
+        check_finite(NAME, "margin", self.margin)?;
+        check_positive(NAME, "scale", self.scale)?;
         self.reducer.validate()
     }
 
@@ -58,11 +60,7 @@ impl CosFaceLossConfig {
     /// default `torch.nn.init.normal_`.
     pub fn init(&self, device: &Device) -> LossResult<CosFaceLoss> {
         self.validate()?;
-        let w = Tensor::<2>::random(
-            [self.embedding_size, self.num_classes],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let w = normal_matrix([self.embedding_size, self.num_classes], 1.0, device);
         self.init_with(w)
     }
 
@@ -72,13 +70,8 @@ impl CosFaceLossConfig {
     /// - `weight`: `[embedding_size, num_classes]`
     pub fn init_with(&self, weight: Tensor<2>) -> LossResult<CosFaceLoss> {
         self.validate()?;
-        check_shape(
-            "CosFaceLoss",
-            "weight",
-            &weight.dims(),
-            &[self.embedding_size, self.num_classes],
-        )?;
-        Ok(CosFaceLoss { weight: Param::from_tensor(weight), config: self.clone() })
+        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
+        Ok(CosFaceLoss { weight, config: self.clone() })
     }
 }
 
@@ -96,7 +89,7 @@ impl MetricLoss for CosFaceLoss {
     }
 
     fn name(&self) -> &'static str {
-        "CosFaceLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {

@@ -1,13 +1,16 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::classification::{
-    check_input, check_shape, cosine_with_columns, cross_entropy, target_mask,
+    check_class_counts, check_input, class_weight_param, cosine_with_columns, cross_entropy,
+    normal_matrix, target_mask,
 };
 use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count, check_positive};
+use crate::error::{LossResult, check_positive};
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "NormalizedSoftmaxLoss";
 
 /// Configuration of [`NormalizedSoftmaxLoss`]; defaults are PML's
 /// `NormalizedSoftmaxLoss(num_classes, embedding_size)`.
@@ -46,9 +49,8 @@ pub struct NormalizedSoftmaxLoss {
 impl NormalizedSoftmaxLossConfig {
     /// Checks the configuration.
     fn validate(&self) -> LossResult<()> {
-        check_count("NormalizedSoftmaxLoss", "num_classes", self.num_classes)?;
-        check_count("NormalizedSoftmaxLoss", "embedding_size", self.embedding_size)?;
-        check_positive("NormalizedSoftmaxLoss", "temperature", self.temperature)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
+        check_positive(NAME, "temperature", self.temperature)?;
         self.reducer.validate()
     }
 
@@ -56,11 +58,7 @@ impl NormalizedSoftmaxLossConfig {
     /// default `torch.nn.init.normal_`.
     pub fn init(&self, device: &Device) -> LossResult<NormalizedSoftmaxLoss> {
         self.validate()?;
-        let w = Tensor::<2>::random(
-            [self.embedding_size, self.num_classes],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let w = normal_matrix([self.embedding_size, self.num_classes], 1.0, device);
         self.init_with(w)
     }
 
@@ -70,13 +68,8 @@ impl NormalizedSoftmaxLossConfig {
     /// - `weight`: `[embedding_size, num_classes]`
     pub fn init_with(&self, weight: Tensor<2>) -> LossResult<NormalizedSoftmaxLoss> {
         self.validate()?;
-        check_shape(
-            "NormalizedSoftmaxLoss",
-            "weight",
-            &weight.dims(),
-            &[self.embedding_size, self.num_classes],
-        )?;
-        Ok(NormalizedSoftmaxLoss { weight: Param::from_tensor(weight), config: self.clone() })
+        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
+        Ok(NormalizedSoftmaxLoss { weight, config: self.clone() })
     }
 }
 
@@ -94,7 +87,7 @@ impl MetricLoss for NormalizedSoftmaxLoss {
     }
 
     fn name(&self) -> &'static str {
-        "NormalizedSoftmaxLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {

@@ -2,9 +2,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::proxy_common::{
-    check_given_proxies, check_proxy_input, check_proxy_shape, miner_weights, normal_proxies,
-};
+use super::classification::{check_class_counts, normal_matrix};
+use super::proxy_common::{check_given_proxies, check_proxy_input, miner_weights};
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
@@ -62,7 +61,7 @@ pub struct ProxyAnchorLoss {
 
 impl ProxyAnchorLossConfig {
     fn validate(&self) -> LossResult<()> {
-        check_proxy_shape(NAME, self.num_classes, self.embedding_size)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_finite(NAME, "margin", self.margin)?;
         check_positive(NAME, "alpha", self.alpha)?;
         if let Some(r) = &self.reducer {
@@ -76,7 +75,7 @@ impl ProxyAnchorLossConfig {
     pub fn init(&self, device: &Device) -> LossResult<ProxyAnchorLoss> {
         self.validate()?;
         let std = (2.0 / self.num_classes as f64).sqrt();
-        let proxies = normal_proxies(self.num_classes, self.embedding_size, std, device);
+        let proxies = normal_matrix([self.num_classes, self.embedding_size], std, device);
         self.init_with(proxies)
     }
 

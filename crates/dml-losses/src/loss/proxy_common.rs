@@ -1,21 +1,11 @@
 //! Helpers shared by the proxy losses (ProxyNCA, ProxyAnchor, AMLoss).
 
-use burn::tensor::{Distribution, Tensor};
+use burn::tensor::Tensor;
 
 use super::LossInput;
 use super::classification::{check_class_input, check_shape};
-use crate::error::{LossResult, check_count};
+use crate::error::LossResult;
 use crate::miner::{Mined, Triplets};
-
-/// Validates the class count and embedding size every proxy loss is built with.
-pub(crate) fn check_proxy_shape(
-    component: &'static str,
-    num_classes: usize,
-    embedding_size: usize,
-) -> LossResult<()> {
-    check_count(component, "num_classes", num_classes)?;
-    check_count(component, "embedding_size", embedding_size)
-}
 
 /// Checks that explicitly given proxies are `[num_classes, embedding_size]`.
 pub(crate) fn check_given_proxies(
@@ -25,19 +15,6 @@ pub(crate) fn check_given_proxies(
     embedding_size: usize,
 ) -> LossResult<()> {
     check_shape(component, "proxies", &proxies.dims(), &[num_classes, embedding_size])
-}
-
-/// Proxies drawn from `N(0, std^2)`.
-///
-/// # Shapes
-/// - returns `[num_classes, embedding_size]`
-pub(crate) fn normal_proxies(
-    num_classes: usize,
-    embedding_size: usize,
-    std: f64,
-    device: &burn::tensor::Device,
-) -> Tensor<2> {
-    Tensor::<2>::random([num_classes, embedding_size], Distribution::Normal(0.0, std), device)
 }
 
 /// Checks a proxy loss's input (mined pairs or triplets allowed): see [`check_class_input`].

@@ -2,9 +2,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
-use super::proxy_common::{
-    check_given_proxies, check_proxy_input, check_proxy_shape, miner_weights, normal_proxies,
-};
+use super::classification::{check_class_counts, normal_matrix};
+use super::proxy_common::{check_given_proxies, check_proxy_input, miner_weights};
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_positive};
@@ -53,7 +52,7 @@ pub struct ProxyNCALoss {
 
 impl ProxyNCALossConfig {
     fn validate(&self) -> LossResult<()> {
-        check_proxy_shape(NAME, self.num_classes, self.embedding_size)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "softmax_scale", self.softmax_scale)?;
         self.reducer.validate()
     }
@@ -62,7 +61,7 @@ impl ProxyNCALossConfig {
     /// (`torch.nn.init.normal_`: `N(0, 1)`).
     pub fn init(&self, device: &Device) -> LossResult<ProxyNCALoss> {
         self.validate()?;
-        let proxies = normal_proxies(self.num_classes, self.embedding_size, 1.0, device);
+        let proxies = normal_matrix([self.num_classes, self.embedding_size], 1.0, device);
         self.init_with(proxies)
     }
 

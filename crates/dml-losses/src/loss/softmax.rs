@@ -2,10 +2,14 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Distribution, Tensor};
 
-use super::classification::{check_input, check_shape, cross_entropy, target_mask};
+use super::classification::{
+    check_class_counts, check_input, check_shape, cross_entropy, target_mask,
+};
 use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count};
+use crate::error::LossResult;
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "SoftmaxLoss";
 
 /// Configuration of [`SoftmaxLoss`]: a linear classifier head with softmax cross-entropy.
 #[derive(Config, Debug)]
@@ -47,8 +51,7 @@ pub struct SoftmaxLoss {
 impl SoftmaxLossConfig {
     /// Checks the configuration.
     fn validate(&self) -> LossResult<()> {
-        check_count("SoftmaxLoss", "num_classes", self.num_classes)?;
-        check_count("SoftmaxLoss", "embedding_size", self.embedding_size)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         self.reducer.validate()
     }
 
@@ -70,31 +73,18 @@ impl SoftmaxLossConfig {
     /// - `weight`: `[num_classes, embedding_size]`, `bias`: `[num_classes]`
     pub fn init_with(&self, weight: Tensor<2>, bias: Option<Tensor<1>>) -> LossResult<SoftmaxLoss> {
         self.validate()?;
-        check_shape(
-            "SoftmaxLoss",
-            "weight",
-            &weight.dims(),
-            &[self.num_classes, self.embedding_size],
-        )?;
+        check_shape(NAME, "weight", &weight.dims(), &[self.num_classes, self.embedding_size])?;
         let bias = match (self.bias, bias) {
             (true, Some(b)) => {
-                check_shape("SoftmaxLoss", "bias", &b.dims(), &[self.num_classes])?;
+                check_shape(NAME, "bias", &b.dims(), &[self.num_classes])?;
                 Some(Param::from_tensor(b))
             }
             (false, None) => None,
             (true, None) => {
-                return Err(crate::error::invalid(
-                    "SoftmaxLoss",
-                    "bias",
-                    "is true but no bias given",
-                ));
+                return Err(crate::error::invalid(NAME, "bias", "is true but no bias given"));
             }
             (false, Some(_)) => {
-                return Err(crate::error::invalid(
-                    "SoftmaxLoss",
-                    "bias",
-                    "is false but a bias was given",
-                ));
+                return Err(crate::error::invalid(NAME, "bias", "is false but a bias was given"));
             }
         };
         Ok(SoftmaxLoss { weight: Param::from_tensor(weight), bias, config: self.clone() })
@@ -127,7 +117,7 @@ impl MetricLoss for SoftmaxLoss {
     }
 
     fn name(&self) -> &'static str {
-        "SoftmaxLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {

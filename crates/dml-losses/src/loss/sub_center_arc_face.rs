@@ -1,14 +1,17 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::arc_face::arc_margin_cosine;
 use super::classification::{
-    check_input, check_shape, cosine_with_columns, cross_entropy, target_mask,
+    check_class_counts, check_input, class_weight_param, cosine_with_columns, cross_entropy,
+    normal_matrix, target_mask,
 };
 use super::{LossInput, MetricLoss};
 use crate::error::{LossResult, check_count, check_finite, check_positive};
 use crate::reducer::{LossTerm, Reducer, TermKind};
+
+const NAME: &str = "SubCenterArcFaceLoss";
 
 /// Configuration of [`SubCenterArcFaceLoss`]; defaults are PML's
 /// `SubCenterArcFaceLoss(num_classes=..., embedding_size=...)`.
@@ -56,12 +59,10 @@ pub struct SubCenterArcFaceLoss {
 impl SubCenterArcFaceLossConfig {
     /// Checks the configuration.
     fn validate(&self) -> LossResult<()> {
-        let name = "SubCenterArcFaceLoss";
-        check_count(name, "num_classes", self.num_classes)?;
-        check_count(name, "embedding_size", self.embedding_size)?;
-        check_count(name, "sub_centers", self.sub_centers)?;
-        check_finite(name, "margin", self.margin)?;
-        check_positive(name, "scale", self.scale)?;
+        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
+        check_count(NAME, "sub_centers", self.sub_centers)?;
+        check_finite(NAME, "margin", self.margin)?;
+        check_positive(NAME, "scale", self.scale)?;
         self.reducer.validate()
     }
 
@@ -69,11 +70,8 @@ impl SubCenterArcFaceLossConfig {
     /// default `torch.nn.init.normal_`.
     pub fn init(&self, device: &Device) -> LossResult<SubCenterArcFaceLoss> {
         self.validate()?;
-        let w = Tensor::<2>::random(
-            [self.embedding_size, self.num_classes * self.sub_centers],
-            Distribution::Normal(0.0, 1.0),
-            device,
-        );
+        let w =
+            normal_matrix([self.embedding_size, self.num_classes * self.sub_centers], 1.0, device);
         self.init_with(w)
     }
 
@@ -83,13 +81,13 @@ impl SubCenterArcFaceLossConfig {
     /// - `weight`: `[embedding_size, num_classes * sub_centers]`
     pub fn init_with(&self, weight: Tensor<2>) -> LossResult<SubCenterArcFaceLoss> {
         self.validate()?;
-        check_shape(
-            "SubCenterArcFaceLoss",
-            "weight",
-            &weight.dims(),
-            &[self.embedding_size, self.num_classes * self.sub_centers],
+        let weight = class_weight_param(
+            NAME,
+            weight,
+            self.embedding_size,
+            self.num_classes * self.sub_centers,
         )?;
-        Ok(SubCenterArcFaceLoss { weight: Param::from_tensor(weight), config: self.clone() })
+        Ok(SubCenterArcFaceLoss { weight, config: self.clone() })
     }
 }
 
@@ -118,7 +116,7 @@ impl MetricLoss for SubCenterArcFaceLoss {
     }
 
     fn name(&self) -> &'static str {
-        "SubCenterArcFaceLoss"
+        NAME
     }
 
     fn reducer(&self) -> Reducer {
