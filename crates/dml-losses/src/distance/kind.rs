@@ -111,6 +111,18 @@ impl Distance {
         }
     }
 
+    /// A matrix of this distance's values turned into distances (larger is farther): negated
+    /// for similarities, unchanged for distances. Negating is exact, gradient included.
+    pub fn farness<const D: usize>(&self, values: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { values.neg() } else { values }
+    }
+
+    /// A matrix of this distance's values turned into similarities (larger is closer):
+    /// unchanged for similarities, negated for distances (the logits of the softmax losses).
+    pub fn closeness<const D: usize>(&self, values: Tensor<D>) -> Tensor<D> {
+        if self.is_inverted() { values } else { values.neg() }
+    }
+
     /// How much `x` beats `y` as a match: `x - y` for distances, `y - x` for similarities.
     pub fn margin<const D: usize>(&self, x: Tensor<D>, y: Tensor<D>) -> Tensor<D> {
         if self.is_inverted() { y - x } else { x - y }

@@ -100,7 +100,7 @@ impl MetricLoss for NPairsLoss {
         let a = input.embeddings.clone().select(0, anchors);
         let p = input.embeddings.clone().select(0, positives);
         let sim = self.config.distance.matrix(a, p);
-        let sim = if self.config.distance.is_inverted() { sim } else { sim.neg() };
+        let sim = self.config.distance.closeness(sim);
         let diag = off_diagonal(k, k, &device).bool_not().float();
         let target = (sim.clone() * diag).sum_dim(1);
         let loss = (logsumexp(sim) - target).reshape([k]);

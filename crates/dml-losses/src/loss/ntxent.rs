@@ -59,7 +59,7 @@ impl MetricLoss for NTXentLoss {
         let mat = c.distance.matrix(input.embeddings.clone(), input.ref_embeddings());
         let (pos, neg) = input.pair_masks();
         let gate = pair_gate(&pos, &neg);
-        let z = if c.distance.is_inverted() { mat } else { mat.neg() };
+        let z = c.distance.closeness(mat);
         let z = z.div_scalar(c.temperature);
         let has_neg = row_any(&neg).float();
         let neg_lse = weighted_logsumexp(z.clone(), neg);

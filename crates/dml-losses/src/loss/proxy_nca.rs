@@ -102,7 +102,7 @@ impl MetricLoss for ProxyNCALoss {
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
         let n = input.batch_size();
         let mat = c.distance.matrix(input.embeddings.clone(), self.proxies.val()); // [n, C]
-        let mat = if c.distance.is_inverted() { mat } else { mat.neg() };
+        let mat = c.distance.closeness(mat);
         let logits = mat.mul_scalar(c.softmax_scale);
         let own = (logits.clone() * one_hot(&input.labels, c.num_classes).float()).sum_dim(1);
         let loss = (logsumexp(logits) - own) * miner_weights(input, true); // [n, 1]

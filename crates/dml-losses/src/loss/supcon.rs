@@ -58,7 +58,7 @@ impl MetricLoss for SupConLoss {
         let n = mat.dims()[0];
         let (pos, neg) = input.pair_masks();
         let gate = pair_gate(&pos, &neg) * any_gate(&pos) * any_gate(&neg);
-        let z = if c.distance.is_inverted() { mat } else { mat.neg() };
+        let z = c.distance.closeness(mat);
         let z = z.div_scalar(c.temperature);
         let pos_b = pos.greater_elem(0.0);
         let keep = pos_b.clone().bool_or(neg.greater_elem(0.0));

@@ -64,7 +64,7 @@ pub fn hardest_per_anchor(
 ) -> (Tensor<1, Int>, Tensor<1, Int>, Tensor<1>) {
     let n = mat.dims()[0];
     // Work with a "distance-like" matrix: larger is farther.
-    let d = if distance.is_inverted() { mat.neg() } else { mat };
+    let d = distance.farness(mat);
     let not_pos = pos.clone().lower_equal_elem(0.0);
     let not_neg = neg.clone().lower_equal_elem(0.0);
     let positive = d.clone().mask_fill(not_pos, -FAR).argmax(1).reshape([n]);

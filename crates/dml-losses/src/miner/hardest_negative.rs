@@ -51,7 +51,7 @@ impl Miner for HardestNegativeMiner {
     ) -> LossResult<Mined> {
         let c = &self.config;
         let mat = c.distance.matrix(embeddings, ref_embeddings);
-        let d = if c.distance.is_inverted() { mat.neg() } else { mat };
+        let d = c.distance.farness(mat);
         let [n, m] = d.dims();
         let (pos, neg) = all_pairs(labels, ref_labels, same_set);
         let has_neg = neg.clone().sum_dim(1).greater_elem(0.0).float(); // [n, 1]

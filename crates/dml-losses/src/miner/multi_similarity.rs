@@ -56,8 +56,7 @@ impl Miner for MultiSimilarityMiner {
     ) -> LossResult<Mined> {
         let c = &self.config;
         let mat = c.distance.matrix(embeddings, ref_embeddings);
-        // Distance-like: larger is farther (negating a similarity is exact).
-        let d = if c.distance.is_inverted() { mat.neg() } else { mat };
+        let d = c.distance.farness(mat);
         let (pos, neg) = all_pairs(labels, ref_labels, same_set);
         let neg_min = d.clone().mask_fill(neg.clone().lower_equal_elem(0.0), FAR).min_dim(1);
         let pos_max = d.clone().mask_fill(pos.clone().lower_equal_elem(0.0), -FAR).max_dim(1);

@@ -57,7 +57,7 @@ impl Miner for SemihardNegativeMiner {
     ) -> LossResult<Mined> {
         let c = &self.config;
         let mat = c.distance.matrix(embeddings, ref_embeddings);
-        let d = if c.distance.is_inverted() { mat.neg() } else { mat };
+        let d = c.distance.farness(mat);
         let [n, m] = d.dims();
         let (pos, neg) = all_pairs(labels, ref_labels, same_set);
         let ap = d.clone().reshape([n, m, 1]).expand([n, m, m]);
