@@ -7,8 +7,9 @@ use std::path::PathBuf;
 
 use burn::tensor::{Device, Int, Tensor};
 use dml::losses::{
-    BatchHardMinerConfig, HardestNegativeMinerConfig, Mined, Miner, MultiSimilarityMinerConfig,
-    PairMarginMinerConfig, SemihardNegativeMinerConfig, TripletMarginMinerConfig,
+    BatchHardMinerConfig, HardestNegativeMinerConfig, LossInput, MetricLoss, Mined, Miner,
+    MultiSimilarityMinerConfig, PairMarginMinerConfig, SemihardNegativeMinerConfig,
+    TripletMarginMinerConfig,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -123,6 +124,25 @@ pub fn check_value_and_grad(case: &Case, loss: &Tensor<1>, grad: Option<Tensor<2
         None => vec![0.0; expected.len()],
     };
     assert_close(&format!("{} grad", case.name), &actual, &expected);
+}
+
+/// Checks every case of a fixture for a loss without learnable state: builds the loss the case
+/// configures, feeds it the case's batch (mined by the case's miner, if it names one), and
+/// compares the value and the embedding gradient.
+pub fn run_loss_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
+    let fixture = load(file);
+    for case in &fixture.cases {
+        let device = device();
+        let emb = matrix(&case.embeddings, &device).require_grad();
+        let y = labels(&case.labels, &device);
+        let mut input = LossInput::new(emb.clone(), y.clone());
+        if let Some(mined) = mine(case, &emb, &y) {
+            input = input.with_mined(mined);
+        }
+        let loss = build(case).forward_input(&input).expect("loss computes");
+        let grads = loss.backward();
+        check_value_and_grad(case, &loss, emb.grad(&grads));
+    }
 }
 
 /// Runs the miner a case names, on detached embeddings.
