@@ -1,5 +1,6 @@
 //! Convolution + BatchNorm + ReLU, the unit BN-Inception and the small CNN are built from.
 
+use crate::batch_norm::batch_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -44,7 +45,7 @@ impl ConvBn {
     /// - input: `[batch, in_channels, height, width]`
     /// - output: `[batch, out_channels, height', width']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.bn.forward(self.conv.forward(x)))
+        relu(batch_norm(&self.bn, self.conv.forward(x)))
     }
 
     /// Freezes the BatchNorm: running statistics no longer update, gamma/beta need no gradient.

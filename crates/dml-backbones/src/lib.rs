@@ -20,6 +20,7 @@
 //! ```
 
 pub mod backbone;
+pub mod batch_norm;
 pub mod bn_inception;
 pub mod conv_bn;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod small_cnn;
 pub mod weights;
 
 pub use backbone::{Backbone, BackboneConfig};
+pub use batch_norm::batch_norm;
 pub use bn_inception::{BN_INCEPTION_KEY_REMAPS, BnInception, BnInceptionConfig};
 pub use conv_bn::ConvBn;
 pub use error::{BackboneError, BackboneResult};

@@ -1,5 +1,6 @@
 //! torchvision's `Bottleneck` (ResNet v1.5: the stride sits on the 3x3 convolution).
 
+use crate::batch_norm::batch_norm;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
@@ -72,12 +73,12 @@ impl Bottleneck {
     /// - output: `[batch, 4 * width, height / stride, width / stride]`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let identity = match &self.downsample {
-            Some(ds) => ds.bn.forward(ds.conv.forward(x.clone())),
+            Some(ds) => batch_norm(&ds.bn, ds.conv.forward(x.clone())),
             None => x.clone(),
         };
-        let out = relu(self.bn1.forward(self.conv1.forward(x)));
-        let out = relu(self.bn2.forward(self.conv2.forward(out)));
-        let out = self.bn3.forward(self.conv3.forward(out));
+        let out = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
+        let out = relu(batch_norm(&self.bn2, self.conv2.forward(out)));
+        let out = batch_norm(&self.bn3, self.conv3.forward(out));
         relu(out + identity)
     }
 

@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::Bottleneck;
+use crate::batch_norm::batch_norm;
 
 /// Key remappings from a torchvision `resnet50` state dict to [`ResNet50`]'s parameter paths:
 /// the shortcut's `Sequential` indices become named fields. BatchNorm `weight`/`bias` ->
@@ -88,7 +89,7 @@ impl ResNet50 {
     /// - input: `[batch, 3, height, width]`
     /// - output: `[batch, 2048, height / 32, width / 32]` (rounded up)
     pub fn forward_features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        let x = relu(batch_norm(&self.bn1, self.conv1.forward(x)));
         let mut x = self.maxpool.forward(x);
         for block in self.layer1.iter().chain(&self.layer2).chain(&self.layer3).chain(&self.layer4)
         {
