@@ -41,11 +41,25 @@ pub fn safe_sqrt(x: Tensor<2>) -> Tensor<2> {
 /// # Shapes
 /// - `x`, `keep`: `[n, m]` -> `[n, 1]`
 pub fn masked_logsumexp(x: Tensor<2>, keep: Tensor<2, Bool>, add_one: bool) -> Tensor<2> {
-    let any = keep.clone().float().sum_dim(1).greater_elem(0.0);
+    masked_logsumexp_dim(x, keep, add_one, 1)
+}
+
+/// [`masked_logsumexp`] over dimension `dim` (0: one value per column, 1: one per row), so a
+/// column-wise reduction needs no transposed copy.
+///
+/// # Shapes
+/// - `x`, `keep`: `[n, m]` -> `[1, m]` (`dim = 0`) or `[n, 1]` (`dim = 1`)
+pub fn masked_logsumexp_dim(
+    x: Tensor<2>,
+    keep: Tensor<2, Bool>,
+    add_one: bool,
+    dim: usize,
+) -> Tensor<2> {
+    let any = keep.clone().float().sum_dim(dim).greater_elem(0.0);
     let x = x.mask_fill(keep.bool_not(), MASKED_LOGIT);
-    let max = x.clone().max_dim(1).detach();
+    let max = x.clone().max_dim(dim).detach();
     let max = if add_one { max.clamp_min(0.0) } else { max };
-    let mut sum = (x - max.clone()).exp().sum_dim(1);
+    let mut sum = (x - max.clone()).exp().sum_dim(dim);
     if add_one {
         sum = sum + max.clone().neg().exp();
     }
@@ -135,6 +149,27 @@ mod tests {
         assert_eq!(out[1], 0.0);
         let plain = masked_logsumexp(x, keep, false).into_data().try_to_vec::<f32>().unwrap();
         assert!((plain[0] - (1f32.exp() + 2f32.exp()).ln()).abs() < 1e-5);
+    }
+
+    #[test]
+    fn masked_logsumexp_over_columns_equals_rows_of_the_transpose_with_gradients() {
+        let device = device();
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 40.0], [3.0, 0.5, -1.0]], &device);
+        let keep = Tensor::<2, Bool>::from_bool(
+            burn::tensor::TensorData::from([[true, false, true], [true, false, false]]),
+            &device,
+        );
+        let (a, b) = (x.clone().require_grad(), x.require_grad());
+        let by_col = masked_logsumexp_dim(a.clone(), keep.clone(), true, 0); // [1, 3]
+        let by_row = masked_logsumexp(b.clone().transpose(), keep.transpose(), true); // [3, 1]
+        assert_eq!(by_col.dims(), [1, 3]);
+        let (cv, rv) = (by_col.clone().into_data(), by_row.clone().into_data());
+        let cv = cv.try_to_vec::<f32>().unwrap();
+        assert_eq!(cv, rv.try_to_vec::<f32>().unwrap());
+        assert_eq!(cv[1], 0.0, "a column with nothing kept gives 0");
+        let ga = a.grad(&by_col.sum().backward()).unwrap().into_data().try_to_vec::<f32>();
+        let gb = b.grad(&by_row.sum().backward()).unwrap().into_data().try_to_vec::<f32>();
+        assert_eq!(ga.unwrap(), gb.unwrap());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use super::proxy_common::{check_given_proxies, check_proxy_input, miner_weights}
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
-use crate::ops::{masked_logsumexp, one_hot};
+use crate::ops::{masked_logsumexp_dim, one_hot};
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 const NAME: &str = "ProxyAnchorLoss";
@@ -124,10 +124,8 @@ impl MetricLoss for ProxyAnchorLoss {
             c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();
         let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha) + shift;
         let with_pos = pos_mask.clone().float().sum_dim(0).greater_elem(0.0).float().sum(); // [1]
-        let pos_term =
-            masked_logsumexp(pos_logits.transpose(), pos_mask.transpose(), true).reshape([classes]);
-        let neg_term =
-            masked_logsumexp(neg_logits.transpose(), neg_mask.transpose(), true).reshape([classes]);
+        let pos_term = masked_logsumexp_dim(pos_logits, pos_mask, true, 0).reshape([classes]);
+        let neg_term = masked_logsumexp_dim(neg_logits, neg_mask, true, 0).reshape([classes]);
         Ok(match c.reducer {
             None => vec![
                 LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),
