@@ -56,7 +56,22 @@ pub fn masked_logsumexp_dim(
     dim: usize,
 ) -> Tensor<2> {
     let any = keep.clone().float().sum_dim(dim).greater_elem(0.0);
-    let x = x.mask_fill(keep.bool_not(), MASKED_LOGIT);
+    masked_logsumexp_parts(x, keep.bool_not(), any, add_one, dim)
+}
+
+/// [`masked_logsumexp_dim`] for a caller that already has the mask of dropped entries and
+/// which slices keep anything (`any`), so neither is recomputed over the whole matrix.
+///
+/// # Shapes
+/// - `x`, `drop`: `[n, m]`; `any`: `[1, m]` (`dim = 0`) or `[n, 1]` (`dim = 1`) -> as `any`
+pub fn masked_logsumexp_parts(
+    x: Tensor<2>,
+    drop: Tensor<2, Bool>,
+    any: Tensor<2, Bool>,
+    add_one: bool,
+    dim: usize,
+) -> Tensor<2> {
+    let x = x.mask_fill(drop, MASKED_LOGIT);
     let max = x.clone().max_dim(dim).detach();
     let max = if add_one { max.clamp_min(0.0) } else { max };
     let mut sum = (x - max.clone()).exp().sum_dim(dim);

@@ -7,7 +7,7 @@ use super::proxy_common::{check_given_proxies, check_proxy_input, miner_weights}
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
-use crate::ops::{masked_logsumexp_dim, one_hot};
+use crate::ops::{masked_logsumexp_parts, one_hot};
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 const NAME: &str = "ProxyAnchorLoss";
@@ -116,16 +116,29 @@ impl MetricLoss for ProxyAnchorLoss {
         let c = &self.config;
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
         let classes = c.num_classes;
+        let n = input.batch_size();
         let sim = c.distance.matrix(input.embeddings.clone(), self.proxies.val()); // [n, C]
-        let shift = miner_weights(input, false).sub_scalar(1.0); // [n, 1]
+        let pos_logits = c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha);
+        let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha);
+        // Mined tuples weight the embeddings: log(w) added to their logits (nothing to add,
+        // and two passes over [n, C] saved, when nothing was mined).
+        let (pos_logits, neg_logits) = match &input.mined {
+            Some(_) => {
+                let shift = miner_weights(input, false).sub_scalar(1.0); // [n, 1]
+                (pos_logits + shift.clone(), neg_logits + shift)
+            }
+            None => (pos_logits, neg_logits),
+        };
         let pos_mask = one_hot(&input.labels, classes); // [n, C]
-        let neg_mask = pos_mask.clone().bool_not();
-        let pos_logits =
-            c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha) + shift.clone();
-        let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha) + shift;
-        let with_pos = pos_mask.clone().float().sum_dim(0).greater_elem(0.0).float().sum(); // [1]
-        let pos_term = masked_logsumexp_dim(pos_logits, pos_mask, true, 0).reshape([classes]);
-        let neg_term = masked_logsumexp_dim(neg_logits, neg_mask, true, 0).reshape([classes]);
+        let per_class = pos_mask.clone().float().sum_dim(0); // [1, C] images of each class
+        let has_pos = per_class.clone().greater_elem(0.0);
+        let has_neg = per_class.lower_elem(n as f64);
+        let with_pos = has_pos.clone().float().sum(); // [1]
+        let pos_term =
+            masked_logsumexp_parts(pos_logits, pos_mask.clone().bool_not(), has_pos, true, 0)
+                .reshape([classes]);
+        let neg_term =
+            masked_logsumexp_parts(neg_logits, pos_mask, has_neg, true, 0).reshape([classes]);
         Ok(match c.reducer {
             None => vec![
                 LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),
