@@ -60,13 +60,17 @@ impl Io {
         Self(serde_json::from_str(&text).expect("fixture json valid"))
     }
 
-    fn floats(&self, key: &str) -> Vec<f32> {
+    fn f64s(&self, key: &str) -> Vec<f64> {
         self.0[key]
             .as_array()
             .unwrap_or_else(|| panic!("fixture key {key}"))
             .iter()
-            .map(|v| v.as_f64().expect("number") as f32)
+            .map(|v| v.as_f64().expect("number"))
             .collect()
+    }
+
+    fn floats(&self, key: &str) -> Vec<f32> {
+        self.f64s(key).into_iter().map(|v| v as f32).collect()
     }
 
     fn shape4(&self, key: &str) -> [usize; 4] {
@@ -274,12 +278,7 @@ fn check_pooled_f64(name: &str, mode: &str, fmap: Tensor<4>, io: &Io) {
     for (key, pooled) in [("gap", global_avg_pool(fmap.clone())), ("gmp", global_max_pool(fmap))] {
         let key = format!("{mode}_{key}");
         let actual: Vec<f64> = pooled.into_data().try_to_vec::<f64>().expect("f64 data");
-        let expected: Vec<f64> = io.0[&key]
-            .as_array()
-            .unwrap_or_else(|| panic!("fixture key {key}"))
-            .iter()
-            .map(|v| v.as_f64().expect("number"))
-            .collect();
+        let expected = io.f64s(&key);
         assert_eq!(actual.len(), expected.len(), "{name} {key} size");
         let err = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0.0, f64::max);
         println!("{name} float64 {key}: max abs err vs torch f64 {err:.2e}");
@@ -297,12 +296,7 @@ fn check_running_stats_f64(name: &str, bn: &burn::nn::BatchNorm, io: &Io) {
         (bn.running_var.value_sync(), "train_first_bn_running_var"),
     ] {
         let actual: Vec<f64> = value.into_data().try_to_vec::<f64>().expect("f64 data");
-        let expected: Vec<f64> = io.0[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("fixture key {key}"))
-            .iter()
-            .map(|v| v.as_f64().expect("number"))
-            .collect();
+        let expected = io.f64s(key);
         assert_eq!(actual.len(), expected.len(), "{name} {key} size");
         let scale = expected.iter().fold(1.0f64, |m, v| m.max(v.abs()));
         let err = actual.iter().zip(&expected).map(|(a, e)| (a - e).abs()).fold(0.0, f64::max);
