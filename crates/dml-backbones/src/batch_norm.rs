@@ -31,9 +31,7 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
         return bn.forward(x);
     }
     let device = x.device();
-    let dims = x.dims();
-    let per_channel: usize =
-        dims.iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, d)| d).product();
+    let per_channel = x.shape().num_elements() / x.dims()[1]; // batch x spatial positions
     let result =
         burn::tensor::module::batch_norm_train(x, bn.gamma.val(), bn.beta.val(), bn.epsilon);
     let correction =
