@@ -1,12 +1,11 @@
 //! Importing PyTorch checkpoints (`.pth`, safetensors) and saving/loading our own models.
 //!
 //! Every import goes through one pipeline: read the tensors, rename their keys with regex
-//! remaps (per model: [`RESNET50_KEY_REMAPS`](crate::RESNET50_KEY_REMAPS),
-//! [`BN_INCEPTION_KEY_REMAPS`](crate::BN_INCEPTION_KEY_REMAPS),
-//! [`SMALL_CNN_KEY_REMAPS`](crate::SMALL_CNN_KEY_REMAPS)), then apply them through burn-store's
-//! PyTorch adapter (BatchNorm `weight`/`bias` -> `gamma`/`beta`, Linear weights transposed)
-//! followed by [`SqueezeBatchNormAdapter`] (`[1, C]` BatchNorm vectors -> `[C]`). Anything the
-//! model needs and the file lacks, and any shape that differs, is an error; tensors the model
+//! remaps (per model: [`RESNET50_KEY_REMAPS`], [`BN_INCEPTION_KEY_REMAPS`],
+//! [`SMALL_CNN_KEY_REMAPS`]), then apply them through burn-store's PyTorch adapter (BatchNorm
+//! `weight`/`bias` -> `gamma`/`beta`, Linear weights transposed) followed by
+//! [`SqueezeBatchNormAdapter`] (`[1, C]` BatchNorm vectors -> `[C]`). Anything the model needs
+//! and the file lacks, and any shape that differs, is an error; tensors the model
 //! does not use (`num_batches_tracked`, a classifier the model was built without) are listed in
 //! the [`ImportReport`].
 
