@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command (README.md; .ci/run calls it after fmt and clippy). Generates the backbone
+# The test command (README.md; .ci/run calls it after fmt, clippy and rustdoc). Generates the backbone
 # parity checkpoints first (~150 MB, too big to commit; needs Debian's python3-torch and
 # python3-torchvision, installed here if missing), then runs every test of the workspace.
 set -euo pipefail
