@@ -3,10 +3,10 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::classification::{check_class_counts, normal_matrix};
-use super::proxy_common::{check_given_proxies, check_proxy_input};
+use super::proxy_common::{check_given_proxies, check_proxy_input, proxy_pos_neg_terms};
 use super::{LossInput, MetricLoss};
 use crate::error::{LossError, LossResult, check_finite, check_positive, invalid};
-use crate::ops::{l2_normalize, masked_logsumexp, masked_logsumexp_dim, off_diagonal, one_hot};
+use crate::ops::{l2_normalize, masked_logsumexp, off_diagonal};
 use crate::reducer::{LossTerm, Reducer};
 
 const NAME: &str = "AMLoss";
@@ -170,13 +170,10 @@ impl MetricLoss for AMLoss {
         let p = l2_normalize(self.proxies.val());
         let m = self.margins.val();
         let cos = x.matmul(p.clone().transpose()); // [n, C]
-        let pos_mask = one_hot(&input.labels, classes); // [n, C]
-        let neg_mask = pos_mask.clone().bool_not();
         let pos_logits = (cos.clone() - m.clone().reshape([1, classes])).mul_scalar(-c.alpha_pos);
         let neg_logits = cos.add_scalar(c.neg_margin).mul_scalar(c.alpha_neg);
-        let with_pos = pos_mask.clone().float().sum_dim(0).greater_elem(0.0).float().sum(); // [1]
-        let pos_term = masked_logsumexp_dim(pos_logits, pos_mask, true, 0);
-        let neg_term = masked_logsumexp_dim(neg_logits, neg_mask, true, 0);
+        let (pos_term, neg_term, with_pos) =
+            proxy_pos_neg_terms(pos_logits, neg_logits, &input.labels, classes);
         let proxy_cos = p.clone().matmul(p.transpose()); // [C, C]
         let proxy_logits = (proxy_cos - m.reshape([classes, 1])).add_scalar(c.proxy_margin_delta);
         let proxy_term =

@@ -3,11 +3,12 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::classification::{check_class_counts, normal_matrix};
-use super::proxy_common::{check_given_proxies, check_proxy_input, miner_weights};
+use super::proxy_common::{
+    check_given_proxies, check_proxy_input, miner_weights, proxy_pos_neg_terms,
+};
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
-use crate::ops::{masked_logsumexp_parts, one_hot};
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 const NAME: &str = "ProxyAnchorLoss";
@@ -116,7 +117,6 @@ impl MetricLoss for ProxyAnchorLoss {
         let c = &self.config;
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
         let classes = c.num_classes;
-        let n = input.batch_size();
         let sim = c.distance.matrix(input.embeddings.clone(), self.proxies.val()); // [n, C]
         let pos_logits = c.distance.margin_to(sim.clone(), c.margin).mul_scalar(c.alpha);
         let neg_logits = c.distance.margin_from(-c.margin, sim).mul_scalar(c.alpha);
@@ -129,16 +129,8 @@ impl MetricLoss for ProxyAnchorLoss {
             }
             None => (pos_logits, neg_logits),
         };
-        let pos_mask = one_hot(&input.labels, classes); // [n, C]
-        let per_class = pos_mask.clone().float().sum_dim(0); // [1, C] images of each class
-        let has_pos = per_class.clone().greater_elem(0.0);
-        let has_neg = per_class.lower_elem(n as f64);
-        let with_pos = has_pos.clone().float().sum(); // [1]
-        let pos_term =
-            masked_logsumexp_parts(pos_logits, pos_mask.clone().bool_not(), has_pos, true, 0)
-                .reshape([classes]);
-        let neg_term =
-            masked_logsumexp_parts(neg_logits, pos_mask, has_neg, true, 0).reshape([classes]);
+        let (pos_term, neg_term, with_pos) =
+            proxy_pos_neg_terms(pos_logits, neg_logits, &input.labels, classes);
         Ok(match c.reducer {
             None => vec![
                 LossTerm::reduced("pos_loss", pos_term.sum() / with_pos.clamp_min(1.0)),

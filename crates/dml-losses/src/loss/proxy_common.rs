@@ -1,11 +1,12 @@
 //! Helpers shared by the proxy losses (ProxyNCA, ProxyAnchor, AMLoss).
 
-use burn::tensor::Tensor;
+use burn::tensor::{Int, Tensor};
 
 use super::LossInput;
 use super::classification::{check_class_input, check_shape};
 use crate::error::LossResult;
 use crate::miner::{Mined, Triplets};
+use crate::ops::{masked_logsumexp_parts, one_hot};
 
 /// Checks that explicitly given proxies are `[num_classes, embedding_size]`.
 pub(crate) fn check_given_proxies(
@@ -15,6 +16,33 @@ pub(crate) fn check_given_proxies(
     embedding_size: usize,
 ) -> LossResult<()> {
     check_shape(component, "proxies", &proxies.dims(), &[num_classes, embedding_size])
+}
+
+/// The per-proxy terms of ProxyAnchor and AMLoss: for each class `c`,
+/// `log(1 + sum_{i: y_i = c} exp(pos_ic))` over its positives and
+/// `log(1 + sum_{i: y_i != c} exp(neg_ic))` over its negatives (0 for a class with none), and
+/// the number of classes that have a positive in the batch. Both masks and both "any" vectors
+/// come from one one-hot matrix and one class count, reduced over the batch dimension (no
+/// transposed copies).
+///
+/// # Shapes
+/// - `pos_logits`, `neg_logits`: `[n, C]`, `labels`: `[n]` -> `[C]`, `[C]`, `[1]`
+pub(crate) fn proxy_pos_neg_terms(
+    pos_logits: Tensor<2>,
+    neg_logits: Tensor<2>,
+    labels: &Tensor<1, Int>,
+    classes: usize,
+) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+    let n = labels.dims()[0];
+    let pos_mask = one_hot(labels, classes); // [n, C]
+    let per_class = pos_mask.clone().float().sum_dim(0); // [1, C] images of each class
+    let has_pos = per_class.clone().greater_elem(0.0);
+    let has_neg = per_class.lower_elem(n as f64);
+    let with_pos = has_pos.clone().float().sum(); // [1]
+    let pos_term =
+        masked_logsumexp_parts(pos_logits, pos_mask.clone().bool_not(), has_pos, true, 0);
+    let neg_term = masked_logsumexp_parts(neg_logits, pos_mask, has_neg, true, 0);
+    (pos_term.reshape([classes]), neg_term.reshape([classes]), with_pos)
 }
 
 /// Checks a proxy loss's input (mined pairs or triplets allowed): see [`check_class_input`].
