@@ -5,10 +5,13 @@
 //! - [`dataset`]: CUB-200-2011 ([`Cub200`]), Cars-196 ([`Cars196`], reading `cars_annos.mat`
 //!   with the [`mat`] module), Stanford Online Products ([`StanfordOnlineProducts`], full,
 //!   half and tiny), In-shop ([`InShop`]) and MNIST-format idx files ([`MnistFormat`]).
-//! - [`transform`]: resize, center crop, random resized crop, horizontal flip, ImageNet and
-//!   BN-Inception normalisation.
-//! - [`sampler`]: [`RandomSamplerConfig`] and PML's [`MPerClassSamplerConfig`].
-//! - [`ImageLoader`]: worker threads with prefetch, yielding [`ImageBatch`]es.
+//! - [`transform`]: resize (short side or exact), center crop, random crop, random resized
+//!   crop, horizontal flip, ImageNet and BN-Inception normalisation.
+//! - [`sampler`]: [`RandomSamplerConfig`], PML's [`MPerClassSamplerConfig`], the
+//!   PaddlePaddle/MindSpore [`TripletSamplerConfig`] and the online-metric-learning seed's
+//!   [`ClassChunkSamplerConfig`].
+//! - [`ImageLoader`]: worker threads with prefetch, yielding [`ImageBatch`]es, resumable
+//!   mid-epoch ([`ImageLoader::epoch_from`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;

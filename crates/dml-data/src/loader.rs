@@ -113,7 +113,17 @@ impl ImageLoader {
 
     /// The batches of `epoch`, in host memory.
     pub fn host_epoch(&self, epoch: u64) -> HostEpoch {
+        self.host_epoch_from(epoch, 0)
+    }
+
+    /// The batches of `epoch` from batch index `start_batch` on, in host memory, without
+    /// decoding the earlier ones (to resume a run mid-epoch). Batch `k` is identical to the
+    /// one [`ImageLoader::host_epoch`] yields at position `k`: the sampler's batch list is a
+    /// function of the epoch, and augmentation randomness of the absolute batch index. A
+    /// `start_batch` at or past the end gives an empty epoch.
+    pub fn host_epoch_from(&self, epoch: u64, start_batch: usize) -> HostEpoch {
         let batches = Arc::new(self.sampler.batches(epoch));
+        let start = start_batch.min(batches.len());
         let workers = self.config.num_workers;
         let mut receivers = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
@@ -122,7 +132,7 @@ impl ImageLoader {
             let shared = Arc::clone(&self.shared);
             let batches = Arc::clone(&batches);
             handles.push(std::thread::spawn(move || {
-                worker(&shared, &batches, epoch, w, workers, tx);
+                worker(&shared, &batches, epoch, start, w, workers, tx);
             }));
             receivers.push(rx);
         }
@@ -130,7 +140,8 @@ impl ImageLoader {
             shared: Arc::clone(&self.shared),
             batches,
             epoch,
-            next: 0,
+            start,
+            next: start,
             receivers,
             handles,
             failed: false,
@@ -139,7 +150,13 @@ impl ImageLoader {
 
     /// The batches of `epoch`, moved to `device` as they are consumed.
     pub fn epoch(&self, epoch: u64, device: &Device) -> DeviceEpoch {
-        DeviceEpoch { inner: self.host_epoch(epoch), device: device.clone() }
+        self.epoch_from(epoch, 0, device)
+    }
+
+    /// The batches of `epoch` from batch index `start_batch` on, moved to `device` as they
+    /// are consumed; see [`ImageLoader::host_epoch_from`].
+    pub fn epoch_from(&self, epoch: u64, start_batch: usize, device: &Device) -> DeviceEpoch {
+        DeviceEpoch { inner: self.host_epoch_from(epoch, start_batch), device: device.clone() }
     }
 
     /// The number of batches per epoch.
@@ -154,16 +171,17 @@ impl ImageLoader {
     }
 }
 
-/// Worker `w` of `n` produces batches `w, w + n, w + 2n, ...`.
+/// Worker `w` of `n` produces batches `start + w, start + w + n, start + w + 2n, ...`.
 fn worker(
     shared: &Shared,
     batches: &[Vec<usize>],
     epoch: u64,
+    start: usize,
     w: usize,
     n: usize,
     tx: SyncSender<DataResult<HostBatch>>,
 ) {
-    for b in (w..batches.len()).step_by(n) {
+    for b in (start + w..batches.len()).step_by(n) {
         let result = shared.make_batch(epoch, b, &batches[b]);
         let failed = result.is_err();
         if tx.send(result).is_err() || failed {
@@ -177,6 +195,9 @@ pub struct HostEpoch {
     shared: Arc<Shared>,
     batches: Arc<Vec<Vec<usize>>>,
     epoch: u64,
+    /// The first batch of this (possibly resumed) epoch; batch `b` comes from receiver
+    /// `(b - start) % receivers.len()`.
+    start: usize,
     next: usize,
     receivers: Vec<Receiver<DataResult<HostBatch>>>,
     handles: Vec<JoinHandle<()>>,
@@ -195,7 +216,7 @@ impl Iterator for HostEpoch {
         let result = if self.receivers.is_empty() {
             self.shared.make_batch(self.epoch, b, &self.batches[b])
         } else {
-            self.receivers[b % self.receivers.len()]
+            self.receivers[(b - self.start) % self.receivers.len()]
                 .recv()
                 .unwrap_or_else(|_| Err(DataError::Worker(format!("worker for batch {b} stopped"))))
         };

@@ -280,3 +280,66 @@ fn jpeg_decoding_matches_pillow() {
     eprintln!("JPEG decode vs Pillow: max {max}, mean {mean:.4}");
     assert!(max <= 4 && mean < 0.45, "max {max}, mean {mean}");
 }
+
+/// torchvision's `Resize((41, 57))` on a PIL image is Pillow's `img.resize((57, 41),
+/// BILINEAR)`: the fixture `resize_to_57x41.png` squashes the 40x30 input (x 1.425, y 1.367).
+#[test]
+fn resize_exact_matches_pillow_squash() {
+    let dir = fixtures().join("transforms");
+    let input = image::open(dir.join("input.png")).unwrap().into_rgb8();
+    let steps = vec![Transform::ResizeExact { width: 57, height: 41 }];
+    let ours =
+        PipelineConfig::new(steps).init().unwrap().transform(input, &mut rng::SplitMix64::new(0));
+    let pil = image::open(dir.join("resize_to_57x41.png")).unwrap().into_rgb8();
+    assert_eq!(ours.dimensions(), pil.dimensions());
+    let max = ours.as_raw().iter().zip(pil.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+    assert!(max <= 1, "max difference {max}");
+}
+
+/// Resuming mid-epoch: batch k of `epoch_from(e, k)` (and every later one) is bit-identical
+/// to batch k of the full epoch, whatever the worker count, with random augmentation.
+#[test]
+fn epoch_from_resumes_with_identical_batches() {
+    let train: Arc<dyn ImageSource> =
+        Arc::new(Cub200::new(fixtures().join("cub/CUB_200_2011")).load(Split::Train).unwrap());
+    let sampler = Arc::new(
+        ClassChunkSamplerConfig::new(4, ChunkSize::Range { min: 1, max: 3 })
+            .with_seed(2)
+            .with_num_batches(Some(5))
+            .init(train.labels())
+            .unwrap(),
+    );
+    let steps = vec![
+        Transform::ResizeExact { width: 24, height: 24 },
+        Transform::RandomCrop { size: 16 },
+        Transform::HorizontalFlip { probability: 0.5 },
+    ];
+    let loader = |workers| {
+        ImageLoader::new(
+            train.clone(),
+            sampler.clone(),
+            PipelineConfig::new(steps.clone()).init().unwrap(),
+            LoaderConfig::new().with_num_workers(workers).with_seed(3),
+        )
+        .unwrap()
+    };
+    let full = loader(0).host_epoch(1).collect::<DataResult<Vec<_>>>().unwrap();
+    assert_eq!(full.len(), 5);
+    assert_eq!(full[0].shape, [4, 3, 16, 16]);
+    assert_ne!(full, loader(0).host_epoch(2).collect::<DataResult<Vec<_>>>().unwrap());
+    for workers in [0, 1, 2, 3] {
+        let l = loader(workers);
+        for k in 0..=5 {
+            let resumed = l.host_epoch_from(1, k);
+            assert_eq!(resumed.size_hint(), (5 - k, Some(5 - k)));
+            let resumed = resumed.collect::<DataResult<Vec<_>>>().unwrap();
+            assert_eq!(resumed, full[k..], "workers {workers}, start {k}");
+        }
+        assert_eq!(l.host_epoch_from(1, 9).count(), 0);
+    }
+    let device = burn::tensor::Device::flex();
+    let batch = loader(2).epoch_from(1, 3, &device).next().unwrap().unwrap();
+    assert_eq!(batch.indices, full[3].indices);
+    let values = batch.images.into_data().try_to_vec::<f32>().unwrap();
+    assert_eq!(values, full[3].images);
+}

@@ -39,8 +39,19 @@ impl PipelineConfig {
         const C: &str = "PipelineConfig";
         for step in &self.steps {
             match *step {
-                Transform::Resize { size } | Transform::CenterCrop { size } if size == 0 => {
+                Transform::Resize { size }
+                | Transform::CenterCrop { size }
+                | Transform::RandomCrop { size }
+                    if size == 0 =>
+                {
                     return Err(invalid(C, "steps", "a resize or crop size is 0"));
+                }
+                Transform::ResizeExact { width, height } if width == 0 || height == 0 => {
+                    return Err(invalid(
+                        C,
+                        "steps",
+                        format!("exact resize to {width}x{height} has a zero side"),
+                    ));
                 }
                 Transform::RandomResizedCrop { size, scale, ratio } => {
                     if size == 0 {
@@ -97,5 +108,32 @@ impl Pipeline {
         let mut out = vec![0.0; 3 * w * h];
         self.normalize_into(&img, &mut out);
         (out, h, w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::DataError;
+
+    fn field_of(steps: Vec<Transform>) -> Option<&'static str> {
+        match PipelineConfig::new(steps).init() {
+            Err(DataError::InvalidConfig { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn zero_sizes_name_steps() {
+        assert_eq!(field_of(vec![Transform::RandomCrop { size: 0 }]), Some("steps"));
+        assert_eq!(field_of(vec![Transform::ResizeExact { width: 0, height: 4 }]), Some("steps"));
+        assert_eq!(field_of(vec![Transform::ResizeExact { width: 4, height: 0 }]), Some("steps"));
+        assert_eq!(field_of(vec![Transform::CenterCrop { size: 0 }]), Some("steps"));
+        let seed = vec![
+            Transform::ResizeExact { width: 256, height: 256 },
+            Transform::RandomCrop { size: 224 },
+            Transform::HorizontalFlip { probability: 0.5 },
+        ];
+        assert!(PipelineConfig::new(seed).init().is_ok());
     }
 }
