@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every reference fixture under tests/fixtures/ with PML and PyTorch.
+# Every tools/fixtures/gen_*.py runs in turn, among them gen_online.py (a float64 PyTorch
+# transcription of the online-metric-learning seed's losses.py; writes losses/online.json).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 bash "$here/tools/setup_python.sh" >/dev/null

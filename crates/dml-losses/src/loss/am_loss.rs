@@ -146,6 +146,14 @@ impl MetricLoss for AMLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

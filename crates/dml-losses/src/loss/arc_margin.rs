@@ -117,6 +117,14 @@ impl MetricLoss for ArcMarginLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::pair_util::{pair_gate, row_any};
 use super::{LossInput, MetricLoss};
@@ -32,8 +33,9 @@ pub struct CircleLossConfig {
 ///                + log sum_{n in N_i} exp( gamma [s_in + m]+ (s_in - m)) )`.
 /// Anchors without a positive or without a negative get 0; mined pairs are taken as a 0/1
 /// mask. One value per anchor, reduced by the average over non-zero values by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct CircleLoss {
+    #[module(skip)]
     config: CircleLossConfig,
 }
 

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
@@ -27,8 +28,9 @@ pub struct ContrastiveLossConfig {
 ///
 /// `pos_loss = [d(a, p) - m_pos]+` per positive pair, `neg_loss = [m_neg - d(a, n)]+` per
 /// negative pair (with a similarity the signs flip); each sub-loss is reduced on its own.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct ContrastiveLoss {
+    #[module(skip)]
     config: ContrastiveLossConfig,
 }
 

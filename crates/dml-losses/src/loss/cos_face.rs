@@ -88,6 +88,14 @@ impl MetricLoss for CosFaceLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -97,6 +97,48 @@ impl<L: MetricLoss> CrossBatchMemory<L> {
         &self.loss
     }
 
+    /// The wrapped loss, mutably (an optimizer updating its parameters).
+    pub fn loss_mut(&mut self) -> &mut L {
+        &mut self.loss
+    }
+
+    /// Puts back a queue saved with [`CrossBatchMemory::memory`],
+    /// [`CrossBatchMemory::queue_idx`] and [`CrossBatchMemory::has_been_filled`] (a resumed
+    /// run continues with the same memory).
+    ///
+    /// # Shapes
+    /// - `embeddings`: `[memory_size, embedding_size]`, `labels`: `[memory_size]`
+    ///
+    /// # Errors
+    /// [`LossError::ShapeMismatch`] when the shapes or the position do not fit the memory.
+    pub fn restore_queue(
+        &mut self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+        queue_idx: usize,
+        has_been_filled: bool,
+    ) -> LossResult<()> {
+        let expected = [self.memory_size, self.embedding_size];
+        if embeddings.dims() != expected
+            || labels.dims() != [self.memory_size]
+            || queue_idx >= self.memory_size
+        {
+            return Err(LossError::ShapeMismatch {
+                component: "CrossBatchMemory",
+                detail: format!(
+                    "a saved queue of {:?} embeddings, {:?} labels at position {queue_idx} does                      not fit a memory of {expected:?}",
+                    embeddings.dims(),
+                    labels.dims()
+                ),
+            });
+        }
+        self.embedding_memory = embeddings.to_device(&self.device).detach();
+        self.label_memory = labels.to_device(&self.device);
+        self.queue_idx = queue_idx;
+        self.has_been_filled = has_been_filled;
+        Ok(())
+    }
+
     /// Next write position in the queue (PML's `queue_idx`).
     pub fn queue_idx(&self) -> usize {
         self.queue_idx

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
@@ -32,8 +33,9 @@ pub struct EmlLossConfig {
 /// the same function piecewise at a threshold of 20 and uses a first-order approximation
 /// beyond it; this is the exact function). Anchors without a positive or without a negative are
 /// left out of the reduction (weight 0); with none left the loss is 0, graph connected.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct EmlLoss {
+    #[module(skip)]
     config: EmlLossConfig,
 }
 
@@ -49,6 +51,10 @@ impl EmlLossConfig {
 impl MetricLoss for EmlLoss {
     fn name(&self) -> &'static str {
         "EmlLoss"
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
     }
 
     fn reducer(&self) -> Reducer {

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::pair_util::pair_gate;
 use super::{LossInput, MetricLoss};
@@ -32,8 +33,9 @@ pub struct GeneralizedLiftedStructureLossConfig {
 /// `L_i = [ log sum_{p in P_i} exp(d_ip - m_pos) + log sum_{n in N_i} exp(m_neg - d_in) ]+`
 /// (with a similarity the signs flip); an empty set contributes 0. Mined pairs are taken as a
 /// 0/1 mask. One value per anchor, reduced by the mean by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct GeneralizedLiftedStructureLoss {
+    #[module(skip)]
     config: GeneralizedLiftedStructureLossConfig,
 }
 

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::Tensor;
 
 use super::pair_util::{any_gate, or_masked, pair_gate, row_any, weighted_logsumexp};
@@ -37,8 +38,9 @@ pub struct LiftedStructureLossConfig {
 /// in PML, the first index of a negative pair is compared with `p` literally, which with a
 /// separate reference set compares a query index with a reference index. Reduced by the mean
 /// over positive pairs by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct LiftedStructureLoss {
+    #[module(skip)]
     config: LiftedStructureLossConfig,
 }
 

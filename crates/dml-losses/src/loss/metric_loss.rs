@@ -21,6 +21,22 @@ pub trait MetricLoss {
         true
     }
 
+    /// True when the loss can use what a [`crate::Miner`] selected (pairs or triplets, or, for
+    /// the proxy losses, per-embedding weights derived from them). Losses that always use every
+    /// embedding, or that mine their own pairs (QuadrupletLoss, EmlLoss, AMLoss, the
+    /// classification heads), say false, so a configuration that pairs them with a miner is
+    /// rejected before training.
+    fn accepts_mined(&self) -> bool {
+        true
+    }
+
+    /// True when the loss can compare the batch with a separate reference set (a memory bank,
+    /// a gallery): pair and triplet losses. Losses that compare embeddings with their own class
+    /// weights or proxies, or that are defined on the batch alone, say false.
+    fn accepts_reference(&self) -> bool {
+        true
+    }
+
     /// The unreduced terms of every sub-loss for this input.
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>>;
 
@@ -65,6 +81,14 @@ impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
 
     fn needs_pairs(&self) -> bool {
         (**self).needs_pairs()
+    }
+
+    fn accepts_mined(&self) -> bool {
+        (**self).accepts_mined()
+    }
+
+    fn accepts_reference(&self) -> bool {
+        (**self).accepts_reference()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::pair_util::pair_gate;
 use super::{LossInput, MetricLoss};
@@ -36,8 +37,9 @@ pub struct MultiSimilarityLossConfig {
 /// (with a distance the signs of `S - base` flip). `P_i`/`N_i` are the anchor's positive and
 /// negative pairs (all of them, or the mined ones taken as a 0/1 mask); an empty set gives 0.
 /// One value per anchor, reduced by the mean by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct MultiSimilarityLoss {
+    #[module(skip)]
     config: MultiSimilarityLossConfig,
 }
 

@@ -86,6 +86,14 @@ impl MetricLoss for NormalizedSoftmaxLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

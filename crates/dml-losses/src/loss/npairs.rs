@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{LossInput, MetricLoss};
@@ -34,8 +35,9 @@ pub struct NPairsLossConfig {
 /// The selection reads the labels and the positive-pair mask back to the host (it depends on
 /// labels and mining only, not on the embeddings' values). A separate reference set is not
 /// supported, as in PML.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct NPairsLoss {
+    #[module(skip)]
     config: NPairsLossConfig,
 }
 
@@ -74,6 +76,10 @@ impl NPairsLoss {
 impl MetricLoss for NPairsLoss {
     fn name(&self) -> &'static str {
         "NPairsLoss"
+    }
+
+    fn accepts_reference(&self) -> bool {
+        false
     }
 
     fn reducer(&self) -> Reducer {

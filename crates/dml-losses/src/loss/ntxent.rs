@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::pair_util::{pair_gate, row_any, weighted_logsumexp};
 use super::{LossInput, MetricLoss};
@@ -31,8 +32,9 @@ pub struct NTXentLossConfig {
 /// computed as `softplus(log sum_n w_an exp(z_an) - z_ap)`. `w_an` is how many times the
 /// negative pair was given (1 for all pairs; mined index lists may repeat a pair). Pairs whose
 /// anchor has no negative give 0. Reduced by the mean over positive pairs by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct NTXentLoss {
+    #[module(skip)]
     config: NTXentLossConfig,
 }
 

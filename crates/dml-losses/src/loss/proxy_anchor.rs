@@ -104,6 +104,10 @@ impl MetricLoss for ProxyAnchorLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

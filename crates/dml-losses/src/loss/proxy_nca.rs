@@ -89,6 +89,10 @@ impl MetricLoss for ProxyNCALoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
@@ -31,8 +32,9 @@ pub struct QuadrupletLossConfig {
 ///
 /// A batch with no positive pair or no negative pair gives 0 (graph connected).
 /// The loss is already reduced: every [`Reducer`] passes it through.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct QuadrupletLoss {
+    #[module(skip)]
     config: QuadrupletLossConfig,
 }
 
@@ -47,6 +49,10 @@ impl QuadrupletLossConfig {
 impl MetricLoss for QuadrupletLoss {
     fn name(&self) -> &'static str {
         "QuadrupletLoss"
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
     }
 
     fn reducer(&self) -> Reducer {

@@ -115,6 +115,14 @@ impl MetricLoss for SubCenterArcFaceLoss {
         false
     }
 
+    fn accepts_reference(&self) -> bool {
+        false
+    }
+
+    fn accepts_mined(&self) -> bool {
+        false
+    }
+
     fn name(&self) -> &'static str {
         NAME
     }

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 
 use super::pair_util::{any_gate, pair_gate};
 use super::{LossInput, MetricLoss};
@@ -29,8 +30,9 @@ pub struct SupConLossConfig {
 /// 0 when the anchor has no positive. The whole loss is 0 when the batch has no positive or no
 /// negative pair. Mined pairs are taken as a 0/1 mask. One value per anchor, reduced by the
 /// average over non-zero values by default.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct SupConLoss {
+    #[module(skip)]
     config: SupConLossConfig,
 }
 

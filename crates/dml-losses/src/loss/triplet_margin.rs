@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::Tensor;
 
 use super::{LossInput, MetricLoss};
@@ -37,8 +38,9 @@ pub struct TripletMarginLossConfig {
 ///
 /// PML samples triplets when `triplets_per_anchor` is a number; this implementation always
 /// uses all of them (PML's default, `"all"`), computed in blocks of anchors.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct TripletMarginLoss {
+    #[module(skip)]
     config: TripletMarginLossConfig,
 }
 

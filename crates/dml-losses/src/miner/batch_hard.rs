@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, Triplets, all_pairs};
@@ -19,8 +20,9 @@ pub struct BatchHardMinerConfig {
 /// For each anchor, the farthest positive and the nearest negative (Hermans et al. 2017).
 ///
 /// Anchors without a positive or without a negative get no triplet.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct BatchHardMiner {
+    #[module(skip)]
     distance: Distance,
 }
 

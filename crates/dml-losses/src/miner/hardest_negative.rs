@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, Triplets, all_pairs};
@@ -24,8 +25,9 @@ pub struct HardestNegativeMinerConfig {
 ///
 /// The seed also pairs an anchor with itself as a positive; like PML, this miner does not.
 /// The result is a dense `[n, m, m]` triplet mask.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct HardestNegativeMiner {
+    #[module(skip)]
     config: HardestNegativeMinerConfig,
 }
 

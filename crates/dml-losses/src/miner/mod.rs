@@ -1,8 +1,10 @@
 //! Miners: choose the informative pairs or triplets of a batch, on detached embeddings.
 
 mod batch_hard;
+mod embeddings_already_packaged_as_triplets;
 mod hardest_negative;
 mod mined;
+mod miner_config;
 mod miner_trait;
 mod multi_similarity;
 mod pair_margin;
@@ -10,9 +12,13 @@ mod semihard_negative;
 mod triplet_margin;
 
 pub use batch_hard::{BatchHardMiner, BatchHardMinerConfig, hardest_per_anchor};
+pub use embeddings_already_packaged_as_triplets::{
+    EmbeddingsAlreadyPackagedAsTriplets, EmbeddingsAlreadyPackagedAsTripletsConfig,
+};
 pub use hardest_negative::{HardestNegativeMiner, HardestNegativeMinerConfig};
 pub(crate) use mined::pair_product;
 pub use mined::{Mined, Triplets, all_pairs};
+pub use miner_config::{AnyMiner, MinerConfig};
 pub use miner_trait::Miner;
 pub use multi_similarity::{MultiSimilarityMiner, MultiSimilarityMinerConfig};
 pub use pair_margin::{PairMarginMiner, PairMarginMinerConfig};

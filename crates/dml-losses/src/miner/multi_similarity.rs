@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, all_pairs};
@@ -28,8 +29,9 @@ pub struct MultiSimilarityMinerConfig {
 /// keeps no positive pair, one without positives keeps no negative pair.
 ///
 /// As in PML, a batch with no positive pair at all or no negative pair at all yields nothing.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct MultiSimilarityMiner {
+    #[module(skip)]
     config: MultiSimilarityMinerConfig,
 }
 

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, all_pairs};
@@ -22,8 +23,9 @@ pub struct PairMarginMinerConfig {
 /// Keeps the pairs that violate a margin (PML's `PairMarginMiner`): positive pairs with
 /// `d(a, p) > pos_margin` and negative pairs with `d(a, n) < neg_margin` (with a similarity:
 /// `s(a, p) < pos_margin`, `s(a, n) > neg_margin`).
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct PairMarginMiner {
+    #[module(skip)]
     config: PairMarginMinerConfig,
 }
 

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, Triplets, all_pairs};
@@ -29,8 +30,9 @@ pub struct SemihardNegativeMinerConfig {
 /// A pair with no negative in the band gives no triplet (no fallback to the hardest negative,
 /// as with PML's `TripletMarginMiner(type_of_triplets="semihard")`). The result is a dense
 /// `[n, m, m]` triplet mask.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct SemihardNegativeMiner {
+    #[module(skip)]
     config: SemihardNegativeMinerConfig,
 }
 

@@ -1,4 +1,5 @@
 use burn::config::Config;
+use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +38,9 @@ pub struct TripletMarginMinerConfig {
 ///
 /// The result is a dense `[n, m, m]` mask: 4 n m^2 bytes (268 MB at n = m = 256, 4.3 GB at
 /// 1024). Above a few hundred embeddings use [`super::BatchHardMiner`] or a pair miner.
-#[derive(Clone, Debug)]
+#[derive(Module, Debug)]
 pub struct TripletMarginMiner {
+    #[module(skip)]
     config: TripletMarginMinerConfig,
 }
 

@@ -1,0 +1,260 @@
+//! [`LossConfig`]: every loss of the crate as one configuration type, serialized with PML's
+//! class names as tags, paired with the [`Loss`] module it builds (Burn's
+//! `ActivationConfig` / `Activation` pattern).
+
+// The variants are PML's class names, which end in "Loss"; the lint also fires on the code
+// `#[derive(Config)]` generates for the enum, which an attribute on the enum does not reach.
+#![allow(clippy::enum_variant_names)]
+
+use burn::config::Config;
+use burn::tensor::Device;
+
+use super::*;
+use crate::error::LossResult;
+
+/// The configuration of any loss of this crate, tagged with PML's class name (or the seed
+/// system's, for the losses PML does not have). In JSON:
+/// `{"ProxyAnchorLoss": {"num_classes": 100, "embedding_size": 512, "margin": 0.1, ...}}`; in
+/// TOML: `[loss.ProxyAnchorLoss]`.
+///
+/// Losses with class weights or proxies carry `num_classes` and `embedding_size`; a training run
+/// fills them in from its data and model ([`LossConfig::set_classes`]), so a configuration file
+/// may leave them out. [`LossConfig::init`] validates every field and builds the [`Loss`].
+#[derive(Config, Debug)]
+#[allow(clippy::enum_variant_names)] // the variants are PML's class names, which end in "Loss"
+pub enum LossConfig {
+    /// Learnable Dynamic Margin (LDM's `AMLoss`): Proxy Anchor with per-class learnable margins.
+    AMLoss(AMLossConfig),
+    /// PML's `ArcFaceLoss` (additive angular margin on class weights).
+    ArcFaceLoss(ArcFaceLossConfig),
+    /// PaddlePaddle's `arcmargin` (ArcFace with `easy_margin`).
+    ArcMarginLoss(ArcMarginLossConfig),
+    /// PML's `CircleLoss`.
+    CircleLoss(CircleLossConfig),
+    /// PML's `ContrastiveLoss`.
+    ContrastiveLoss(ContrastiveLossConfig),
+    /// PML's `CosFaceLoss` (additive cosine margin on class weights).
+    CosFaceLoss(CosFaceLossConfig),
+    /// PaddlePaddle's `emlloss`.
+    EmlLoss(EmlLossConfig),
+    /// PML's `GeneralizedLiftedStructureLoss`.
+    GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig),
+    /// PML's `LiftedStructureLoss`.
+    LiftedStructureLoss(LiftedStructureLossConfig),
+    /// PML's `MarginLoss` (learnable boundary `beta`).
+    MarginLoss(MarginLossConfig),
+    /// PML's `MultiSimilarityLoss`.
+    MultiSimilarityLoss(MultiSimilarityLossConfig),
+    /// PML's `NormalizedSoftmaxLoss`.
+    NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig),
+    /// PML's `NPairsLoss`.
+    NPairsLoss(NPairsLossConfig),
+    /// PML's `NTXentLoss`.
+    NTXentLoss(NTXentLossConfig),
+    /// The online-metric-learning seed's `ContrastiveLoss` (squared distances, `triu` quirk).
+    OnlineContrastiveLoss(OnlineContrastiveLossConfig),
+    /// The online-metric-learning seed's `LiftedLoss`.
+    OnlineLiftedStructureLoss(OnlineLiftedStructureLossConfig),
+    /// The online-metric-learning seed's `TripletLoss` (hardest, semi-hard or all).
+    OnlineTripletLoss(OnlineTripletLossConfig),
+    /// PML's `ProxyAnchorLoss`.
+    ProxyAnchorLoss(ProxyAnchorLossConfig),
+    /// PML's `ProxyNCALoss`.
+    ProxyNCALoss(ProxyNCALossConfig),
+    /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
+    QuadrupletLoss(QuadrupletLossConfig),
+    /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
+    SoftmaxLoss(SoftmaxLossConfig),
+    /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
+    StaticProxyNCALoss(StaticProxyNCALossConfig),
+    /// PML's `SubCenterArcFaceLoss`.
+    SubCenterArcFaceLoss(SubCenterArcFaceLossConfig),
+    /// PML's `SupConLoss`.
+    SupConLoss(SupConLossConfig),
+    /// PML's `TripletMarginLoss`.
+    TripletMarginLoss(TripletMarginLossConfig),
+}
+
+impl LossConfig {
+    /// One configuration per loss, with the reference defaults (class counts 0: to be set).
+    pub fn defaults() -> Vec<LossConfig> {
+        vec![
+            Self::AMLoss(AMLossConfig::new(0, 0)),
+            Self::ArcFaceLoss(ArcFaceLossConfig::new(0, 0)),
+            Self::ArcMarginLoss(ArcMarginLossConfig::new(0, 0)),
+            Self::CircleLoss(CircleLossConfig::new()),
+            Self::ContrastiveLoss(ContrastiveLossConfig::new()),
+            Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
+            Self::EmlLoss(EmlLossConfig::new()),
+            Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
+            Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
+            Self::MarginLoss(MarginLossConfig::new()),
+            Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
+            Self::NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig::new(0, 0)),
+            Self::NPairsLoss(NPairsLossConfig::new()),
+            Self::NTXentLoss(NTXentLossConfig::new()),
+            Self::OnlineContrastiveLoss(OnlineContrastiveLossConfig::new()),
+            Self::OnlineLiftedStructureLoss(OnlineLiftedStructureLossConfig::new()),
+            Self::OnlineTripletLoss(OnlineTripletLossConfig::new()),
+            Self::ProxyAnchorLoss(ProxyAnchorLossConfig::new(0, 0)),
+            Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
+            Self::QuadrupletLoss(QuadrupletLossConfig::new()),
+            Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
+            Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
+            Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
+            Self::SupConLoss(SupConLossConfig::new()),
+            Self::TripletMarginLoss(TripletMarginLossConfig::new()),
+        ]
+    }
+
+    /// The variant's name: PML's class name (`"TripletMarginLoss"`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::AMLoss(_) => "AMLoss",
+            Self::ArcFaceLoss(_) => "ArcFaceLoss",
+            Self::ArcMarginLoss(_) => "ArcMarginLoss",
+            Self::CircleLoss(_) => "CircleLoss",
+            Self::ContrastiveLoss(_) => "ContrastiveLoss",
+            Self::CosFaceLoss(_) => "CosFaceLoss",
+            Self::EmlLoss(_) => "EmlLoss",
+            Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
+            Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
+            Self::MarginLoss(_) => "MarginLoss",
+            Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
+            Self::NormalizedSoftmaxLoss(_) => "NormalizedSoftmaxLoss",
+            Self::NPairsLoss(_) => "NPairsLoss",
+            Self::NTXentLoss(_) => "NTXentLoss",
+            Self::OnlineContrastiveLoss(_) => "OnlineContrastiveLoss",
+            Self::OnlineLiftedStructureLoss(_) => "OnlineLiftedStructureLoss",
+            Self::OnlineTripletLoss(_) => "OnlineTripletLoss",
+            Self::ProxyAnchorLoss(_) => "ProxyAnchorLoss",
+            Self::ProxyNCALoss(_) => "ProxyNCALoss",
+            Self::QuadrupletLoss(_) => "QuadrupletLoss",
+            Self::SoftmaxLoss(_) => "SoftmaxLoss",
+            Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
+            Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
+            Self::SupConLoss(_) => "SupConLoss",
+            Self::TripletMarginLoss(_) => "TripletMarginLoss",
+        }
+    }
+
+    /// The default configuration of the loss called `name`, matched loosely: case, `_`, `-`,
+    /// spaces and a trailing `Loss` are ignored, so `"AMLoss"`, `"am_loss"`, `"Proxy_Anchor"`
+    /// and `"proxyanchor"` all name a loss.
+    pub fn default_for(name: &str) -> Option<LossConfig> {
+        let wanted = loose_name(name);
+        Self::defaults().into_iter().find(|c| loose_name(c.name()) == wanted)
+    }
+
+    /// `(num_classes, embedding_size)` for losses with class weights or proxies.
+    pub fn classes(&self) -> Option<(usize, usize)> {
+        match self {
+            Self::AMLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::ArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::ArcMarginLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::CosFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::ProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::SoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::StaticProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::SubCenterArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            _ => None,
+        }
+    }
+
+    /// Sets the class count and embedding size of a loss with class weights or proxies; other
+    /// losses are unchanged.
+    pub fn set_classes(&mut self, num_classes: usize, embedding_size: usize) {
+        match self {
+            Self::AMLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ArcFaceLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ArcMarginLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::CosFaceLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::NormalizedSoftmaxLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ProxyAnchorLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ProxyNCALoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::SoftmaxLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::StaticProxyNCALoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::SubCenterArcFaceLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            _ => {}
+        }
+    }
+
+    /// Validates the configuration and builds the loss (class weights and proxies drawn from
+    /// the device's generator, on `device`).
+    pub fn init(&self, device: &Device) -> LossResult<Loss> {
+        Ok(match self {
+            Self::AMLoss(c) => Loss::AMLoss(c.init(device)?),
+            Self::ArcFaceLoss(c) => Loss::ArcFaceLoss(c.init(device)?),
+            Self::ArcMarginLoss(c) => Loss::ArcMarginLoss(c.init(device)?),
+            Self::CircleLoss(c) => Loss::CircleLoss(c.init()?),
+            Self::ContrastiveLoss(c) => Loss::ContrastiveLoss(c.init()?),
+            Self::CosFaceLoss(c) => Loss::CosFaceLoss(c.init(device)?),
+            Self::EmlLoss(c) => Loss::EmlLoss(c.init()?),
+            Self::GeneralizedLiftedStructureLoss(c) => {
+                Loss::GeneralizedLiftedStructureLoss(c.init()?)
+            }
+            Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
+            Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
+            Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
+            Self::NormalizedSoftmaxLoss(c) => Loss::NormalizedSoftmaxLoss(c.init(device)?),
+            Self::NPairsLoss(c) => Loss::NPairsLoss(c.init()?),
+            Self::NTXentLoss(c) => Loss::NTXentLoss(c.init()?),
+            Self::OnlineContrastiveLoss(c) => Loss::OnlineContrastiveLoss(c.init()?),
+            Self::OnlineLiftedStructureLoss(c) => Loss::OnlineLiftedStructureLoss(c.init()?),
+            Self::OnlineTripletLoss(c) => Loss::OnlineTripletLoss(c.init()?),
+            Self::ProxyAnchorLoss(c) => Loss::ProxyAnchorLoss(c.init(device)?),
+            Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
+            Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),
+            Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
+            Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
+            Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),
+            Self::SupConLoss(c) => Loss::SupConLoss(c.init()?),
+            Self::TripletMarginLoss(c) => Loss::TripletMarginLoss(c.init()?),
+        })
+    }
+}
+
+/// `name` lower-cased without `_`, `-`, spaces and a trailing `loss`.
+pub fn loose_name(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    match s.strip_suffix("loss") {
+        Some(stem) if !stem.is_empty() => stem.to_string(),
+        _ => s,
+    }
+}

@@ -1,0 +1,141 @@
+//! [`Loss`]: any loss of this crate as one Burn module, built by [`super::LossConfig::init`].
+
+use burn::module::{Module, ParamId};
+
+use super::*;
+use crate::error::LossResult;
+use crate::reducer::{LossTerm, Reducer};
+
+/// Any loss of this crate. Every loss is a Burn [`Module`] (those without learnable state have no
+/// parameters), so a `Loss` can sit inside a model, be optimized with it and be saved with its
+/// record; it implements [`MetricLoss`] by delegating to the loss it holds.
+#[derive(Module, Debug)]
+#[allow(clippy::enum_variant_names)] // the variants are PML's class names, which end in "Loss"
+#[allow(clippy::large_enum_variant)] // one value per run; boxing would only add indirection
+pub enum Loss {
+    /// Learnable Dynamic Margin (LDM's `AMLoss`): Proxy Anchor with per-class learnable margins.
+    AMLoss(AMLoss),
+    /// PML's `ArcFaceLoss` (additive angular margin on class weights).
+    ArcFaceLoss(ArcFaceLoss),
+    /// PaddlePaddle's `arcmargin` (ArcFace with `easy_margin`).
+    ArcMarginLoss(ArcMarginLoss),
+    /// PML's `CircleLoss`.
+    CircleLoss(CircleLoss),
+    /// PML's `ContrastiveLoss`.
+    ContrastiveLoss(ContrastiveLoss),
+    /// PML's `CosFaceLoss` (additive cosine margin on class weights).
+    CosFaceLoss(CosFaceLoss),
+    /// PaddlePaddle's `emlloss`.
+    EmlLoss(EmlLoss),
+    /// PML's `GeneralizedLiftedStructureLoss`.
+    GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLoss),
+    /// PML's `LiftedStructureLoss`.
+    LiftedStructureLoss(LiftedStructureLoss),
+    /// PML's `MarginLoss` (learnable boundary `beta`).
+    MarginLoss(MarginLoss),
+    /// PML's `MultiSimilarityLoss`.
+    MultiSimilarityLoss(MultiSimilarityLoss),
+    /// PML's `NormalizedSoftmaxLoss`.
+    NormalizedSoftmaxLoss(NormalizedSoftmaxLoss),
+    /// PML's `NPairsLoss`.
+    NPairsLoss(NPairsLoss),
+    /// PML's `NTXentLoss`.
+    NTXentLoss(NTXentLoss),
+    /// The online-metric-learning seed's `ContrastiveLoss` (squared distances, `triu` quirk).
+    OnlineContrastiveLoss(OnlineContrastiveLoss),
+    /// The online-metric-learning seed's `LiftedLoss`.
+    OnlineLiftedStructureLoss(OnlineLiftedStructureLoss),
+    /// The online-metric-learning seed's `TripletLoss` (hardest, semi-hard or all).
+    OnlineTripletLoss(OnlineTripletLoss),
+    /// PML's `ProxyAnchorLoss`.
+    ProxyAnchorLoss(ProxyAnchorLoss),
+    /// PML's `ProxyNCALoss`.
+    ProxyNCALoss(ProxyNCALoss),
+    /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
+    QuadrupletLoss(QuadrupletLoss),
+    /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
+    SoftmaxLoss(SoftmaxLoss),
+    /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
+    StaticProxyNCALoss(StaticProxyNCALoss),
+    /// PML's `SubCenterArcFaceLoss`.
+    SubCenterArcFaceLoss(SubCenterArcFaceLoss),
+    /// PML's `SupConLoss`.
+    SupConLoss(SupConLoss),
+    /// PML's `TripletMarginLoss`.
+    TripletMarginLoss(TripletMarginLoss),
+}
+
+/// `match` over every variant, binding the loss to `$l`.
+macro_rules! each_loss {
+    ($self:expr, $l:ident => $body:expr) => {
+        match $self {
+            Loss::AMLoss($l) => $body,
+            Loss::ArcFaceLoss($l) => $body,
+            Loss::ArcMarginLoss($l) => $body,
+            Loss::CircleLoss($l) => $body,
+            Loss::ContrastiveLoss($l) => $body,
+            Loss::CosFaceLoss($l) => $body,
+            Loss::EmlLoss($l) => $body,
+            Loss::GeneralizedLiftedStructureLoss($l) => $body,
+            Loss::LiftedStructureLoss($l) => $body,
+            Loss::MarginLoss($l) => $body,
+            Loss::MultiSimilarityLoss($l) => $body,
+            Loss::NormalizedSoftmaxLoss($l) => $body,
+            Loss::NPairsLoss($l) => $body,
+            Loss::NTXentLoss($l) => $body,
+            Loss::OnlineContrastiveLoss($l) => $body,
+            Loss::OnlineLiftedStructureLoss($l) => $body,
+            Loss::OnlineTripletLoss($l) => $body,
+            Loss::ProxyAnchorLoss($l) => $body,
+            Loss::ProxyNCALoss($l) => $body,
+            Loss::QuadrupletLoss($l) => $body,
+            Loss::SoftmaxLoss($l) => $body,
+            Loss::StaticProxyNCALoss($l) => $body,
+            Loss::SubCenterArcFaceLoss($l) => $body,
+            Loss::SupConLoss($l) => $body,
+            Loss::TripletMarginLoss($l) => $body,
+        }
+    };
+}
+
+impl Loss {
+    /// The parameters that train as margins (their own optimizer group): AMLoss's per-class
+    /// margins and MarginLoss's `beta`. Empty for every other loss.
+    pub fn margin_params(&self) -> Vec<ParamId> {
+        match self {
+            Loss::AMLoss(l) => vec![l.margins.id],
+            Loss::MarginLoss(l) => vec![l.beta.id],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl MetricLoss for Loss {
+    fn name(&self) -> &'static str {
+        each_loss!(self, l => l.name())
+    }
+
+    fn reducer(&self) -> Reducer {
+        each_loss!(self, l => l.reducer())
+    }
+
+    fn needs_pairs(&self) -> bool {
+        each_loss!(self, l => l.needs_pairs())
+    }
+
+    fn accepts_mined(&self) -> bool {
+        each_loss!(self, l => l.accepts_mined())
+    }
+
+    fn accepts_reference(&self) -> bool {
+        each_loss!(self, l => l.accepts_reference())
+    }
+
+    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
+        each_loss!(self, l => l.terms(input))
+    }
+
+    fn forward_input(&self, input: &LossInput) -> LossResult<burn::tensor::Tensor<1>> {
+        each_loss!(self, l => l.forward_input(input))
+    }
+}
