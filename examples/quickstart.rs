@@ -13,25 +13,27 @@ fn main() {
     let start = Instant::now();
     let result = config_from_env(DatasetKind::FashionMnist).and_then(|c| {
         println!(
-            "quickstart: {:?} on Fashion-MNIST classes 0-4 ({}), {} epochs, batch {}, embedding {}",
-            c.loss, c.data_dir, c.epochs, c.batch_size, c.embedding_size
+            "quickstart: {} on Fashion-MNIST classes 0-4 ({}), {:?}, batch {}, embedding {}",
+            c.loss.name(),
+            c.data.dir,
+            c.run.length,
+            c.data.batch_size,
+            c.embedding_size()
         );
-        let dir = c.output_dir.clone();
+        let dir = c.run.output_dir.clone();
         train(c).map(|r| (r, dir))
     });
     match result {
         Ok(((before, after), dir)) => {
             println!("\nRetrieval on the unseen classes 5-9 ({} test images):", after.queries);
             println!("{:>10} {:>10} {:>10}", "", "untrained", "trained");
-            for ((k, b), (_, a)) in before.recall_at.iter().zip(&after.recall_at) {
-                println!("{:>10} {:>9.2}% {:>9.2}%", format!("Recall@{k}"), 100.0 * b, 100.0 * a);
+            let untrained = |k: usize| before.as_ref().and_then(|b| b.recall(k));
+            for (k, a) in &after.recall_at {
+                let b = untrained(*k).map_or("-".into(), |b| format!("{:.2}%", 100.0 * b));
+                println!("{:>10} {:>10} {:>9.2}%", format!("Recall@{k}"), b, 100.0 * a);
             }
-            println!(
-                "{:>10} {:>9.2}% {:>9.2}%",
-                "MAP@R",
-                100.0 * before.map_at_r,
-                100.0 * after.map_at_r
-            );
+            let b = before.as_ref().map_or("-".into(), |b| format!("{:.2}%", 100.0 * b.map_at_r));
+            println!("{:>10} {:>10} {:>9.2}%", "MAP@R", b, 100.0 * after.map_at_r);
             println!("\ntotal time {:.1} s; outputs in {dir}", start.elapsed().as_secs_f64());
         }
         Err(e) => {

@@ -34,15 +34,41 @@ pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
     x / norm
 }
 
+/// Generalized-mean pooling `(mean(max(x, eps)^p))^(1/p)` over the spatial dimensions
+/// (Radenovic et al., "Fine-tuning CNN Image Retrieval with No Human Annotation", TPAMI 2019),
+/// with `eps = 1e-6` as their code: `p = 1` is average pooling, large `p` approaches max pooling.
+///
+/// # Shapes
+/// - input: `[batch, channels, height, width]`
+/// - output: `[batch, channels]`
+pub fn global_gem_pool(x: Tensor<4>, p: f64) -> Tensor<2> {
+    let [n, c, h, w] = x.dims();
+    x.clamp_min(1e-6)
+        .powf_scalar(p)
+        .reshape([n, c, h * w])
+        .mean_dim(2)
+        .reshape([n, c])
+        .powf_scalar(1.0 / p)
+}
+
 /// How the feature map is pooled.
-#[derive(Config, Debug, Copy, PartialEq, Eq)]
+#[derive(Config, Debug, Copy, PartialEq)]
 pub enum Pooling {
-    /// Global average pooling.
+    /// Global average pooling (PaddlePaddle's, MindSpore's and torchvision's ResNet head).
     Avg,
     /// Global max pooling.
     Max,
-    /// `avg + max`, as Proxy-Anchor does.
+    /// `avg + max`, as Proxy-Anchor and LDM do.
     AvgPlusMax,
+    /// Generalized-mean pooling with exponent `p` ([`global_gem_pool`]; 3 in the GeM paper).
+    Gem(f64),
+}
+
+impl Pooling {
+    /// One value per variant (GeM with `p = 3`), for configuration registries.
+    pub fn defaults() -> Vec<Pooling> {
+        vec![Self::Avg, Self::Max, Self::AvgPlusMax, Self::Gem(3.0)]
+    }
 }
 
 /// Configuration of [`EmbeddingHead`].
@@ -59,6 +85,10 @@ pub struct EmbeddingHeadConfig {
     /// Whether [`EmbeddingHead::infer`] L2-normalizes.
     #[config(default = true)]
     pub normalize: bool,
+    /// Whether [`EmbeddingHead::forward`] (the training embedding) L2-normalizes too (LDM's
+    /// `--l2-norm 1`, the online-metric-learning seed's `--l2norm`).
+    #[config(default = false)]
+    pub normalize_training: bool,
 }
 
 impl EmbeddingHeadConfig {
@@ -75,7 +105,12 @@ impl EmbeddingHeadConfig {
             linear.bias = Some(Param::from_tensor(Tensor::zeros([e], device)));
             linear
         });
-        EmbeddingHead { linear, pooling: self.pooling, normalize: self.normalize }
+        EmbeddingHead {
+            linear,
+            pooling: self.pooling,
+            normalize: self.normalize,
+            normalize_training: self.normalize_training,
+        }
     }
 }
 
@@ -89,6 +124,8 @@ pub struct EmbeddingHead {
     pub pooling: Pooling,
     /// Whether [`infer`](Self::infer) L2-normalizes.
     pub normalize: bool,
+    /// Whether [`forward`](Self::forward) L2-normalizes.
+    pub normalize_training: bool,
 }
 
 impl EmbeddingHead {
@@ -102,21 +139,23 @@ impl EmbeddingHead {
             Pooling::Avg => global_avg_pool(features),
             Pooling::Max => global_max_pool(features),
             Pooling::AvgPlusMax => global_avg_pool(features.clone()) + global_max_pool(features),
+            Pooling::Gem(p) => global_gem_pool(features, p),
         }
     }
 
-    /// The training-time embedding: pooled and projected, not normalized (losses normalize
-    /// themselves where their formula does).
+    /// The training-time embedding: pooled and projected; L2-normalized only with
+    /// `normalize_training` (losses normalize themselves where their formula does).
     ///
     /// # Shapes
     /// - input: `[batch, channels, height, width]`
     /// - output: `[batch, embedding_size]` (or `[batch, channels]` without projection)
     pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
         let pooled = self.pool(features);
-        match &self.linear {
+        let e = match &self.linear {
             Some(linear) => linear.forward(pooled),
             None => pooled,
-        }
+        };
+        if self.normalize_training { l2_normalize(e) } else { e }
     }
 
     /// The inference embedding: [`forward`](Self::forward), L2-normalized when configured.
@@ -126,7 +165,7 @@ impl EmbeddingHead {
     /// - output: `[batch, embedding_size]`
     pub fn infer(&self, features: Tensor<4>) -> Tensor<2> {
         let e = self.forward(features);
-        if self.normalize { l2_normalize(e) } else { e }
+        if self.normalize && !self.normalize_training { l2_normalize(e) } else { e }
     }
 
     /// Output size.
@@ -171,6 +210,21 @@ mod tests {
         assert!((norm - 1.0).abs() < 1e-6, "{norm}");
         let bias = head.linear.as_ref().and_then(|l| l.bias.as_ref()).expect("bias").val();
         assert_eq!(bias.into_data().try_to_vec::<f32>().expect("f32"), vec![0.0; 3]);
+    }
+
+    #[test]
+    fn gem_pooling_spans_average_and_max() {
+        let positive = map().abs().add_scalar(0.5);
+        let avg = values(global_avg_pool(positive.clone()));
+        let gem1 = values(global_gem_pool(positive.clone(), 1.0));
+        for (a, g) in avg.iter().zip(&gem1) {
+            assert!((a - g).abs() < 1e-5, "{a} vs {g}");
+        }
+        // channel 0 = 1.5, 2.5, 3.5, 4.5: (mean of cubes)^(1/3)
+        let expected = ((1.5f64.powi(3) + 2.5f64.powi(3) + 3.5f64.powi(3) + 4.5f64.powi(3)) / 4.0)
+            .powf(1.0 / 3.0);
+        let gem3 = values(global_gem_pool(positive, 3.0));
+        assert!((gem3[0] as f64 - expected).abs() < 1e-5, "{} vs {expected}", gem3[0]);
     }
 
     #[test]

@@ -37,7 +37,8 @@ pub use bn_inception::{BN_INCEPTION_KEY_REMAPS, BnInception, BnInceptionConfig};
 pub use conv_bn::ConvBn;
 pub use error::{BackboneError, BackboneResult};
 pub use head::{
-    EmbeddingHead, EmbeddingHeadConfig, Pooling, global_avg_pool, global_max_pool, l2_normalize,
+    EmbeddingHead, EmbeddingHeadConfig, Pooling, global_avg_pool, global_gem_pool, global_max_pool,
+    l2_normalize,
 };
 pub use model::{EmbeddingModel, EmbeddingModelConfig};
 pub use normalization::InputNormalization;

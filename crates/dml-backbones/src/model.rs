@@ -20,6 +20,10 @@ pub struct EmbeddingModelConfig {
     /// L2-normalize at inference.
     #[config(default = true)]
     pub normalize: bool,
+    /// L2-normalize the training embedding too (LDM's `--l2-norm`, the online-metric-learning
+    /// seed's `--l2norm`).
+    #[config(default = false)]
+    pub normalize_training: bool,
     /// Freeze every BatchNorm of the backbone (running statistics and gamma/beta).
     #[config(default = false)]
     pub freeze_batch_norm: bool,
@@ -34,6 +38,7 @@ impl EmbeddingModelConfig {
             .with_embedding_size(self.embedding_size)
             .with_pooling(self.pooling)
             .with_normalize(self.normalize)
+            .with_normalize_training(self.normalize_training)
             .init(device);
         let model = EmbeddingModel { backbone, head, batch_norm_frozen: false };
         if self.freeze_batch_norm { model.freeze_batch_norm() } else { model }
@@ -77,6 +82,15 @@ impl EmbeddingModel {
     pub fn freeze_batch_norm(mut self) -> Self {
         self.backbone = self.backbone.freeze_batch_norm();
         self.batch_norm_frozen = true;
+        self
+    }
+
+    /// Makes the backbone's BatchNorm scale and shift trainable again without un-freezing their
+    /// running statistics (they keep normalizing with the running statistics): what LDM's
+    /// training code does at the end of its warm-up, when it sets `requires_grad = True` on every
+    /// backbone parameter while its BatchNorms stay in `eval()` mode.
+    pub fn release_batch_norm_affine(mut self) -> Self {
+        self.backbone = self.backbone.set_require_grad(true);
         self
     }
 

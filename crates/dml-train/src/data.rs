@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use dml_data::{
-    BatchSampler, Cars196, Cub200, ImageLoader, ImageSource, InShop, LoaderConfig,
-    MPerClassSamplerConfig, MnistFormat, Normalization, PipelineConfig, RandomSamplerConfig, Split,
-    StanfordOnlineProducts,
+    BatchSampler, Cars196, ChunkSize, ClassChunkSamplerConfig, Cub200, CycleSamplerConfig,
+    ImageLoader, ImageSource, InShop, LoaderConfig, MPerClassSamplerConfig, MnistFormat,
+    RandomSamplerConfig, SopSubset, Split, StanfordOnlineProducts, TripletSamplerConfig,
 };
 
-use crate::config::{DatasetKind, ModelKind, TrainConfig};
+use crate::config::{DatasetKind, SamplerConfig, TrainConfig};
 use crate::error::{TrainError, TrainResult};
 
 /// One training or evaluation batch.
@@ -122,15 +122,6 @@ impl MemoryImages {
     }
 }
 
-/// How decoded 8-bit RGB images are turned into inputs of `model`: BGR in 0-255 minus the
-/// channel means for BN-Inception (its checkpoint's convention), ImageNet mean/std otherwise.
-pub fn pixel_normalization(model: ModelKind) -> Normalization {
-    match model {
-        ModelKind::BnInception => Normalization::BnInception,
-        ModelKind::Resnet50 | ModelKind::SmallCnn => Normalization::ImageNet,
-    }
-}
-
 /// The training batches of a run.
 pub enum TrainData {
     /// In-memory images with a sampler.
@@ -139,24 +130,43 @@ pub enum TrainData {
     Files(ImageLoader, usize),
 }
 
-/// The batch sampler `config` asks for: m-per-class when `samples_per_class > 1`, otherwise
-/// uniformly shuffled batches (both reshuffled per epoch from `seed`).
+/// The batch sampler `config.data.sampler` asks for over a training split with these labels,
+/// seeded by `config.run.seed` (and the epoch, inside the sampler).
 pub fn sampler(config: &TrainConfig, labels: &[usize]) -> TrainResult<Arc<dyn BatchSampler>> {
-    Ok(if config.samples_per_class > 1 {
-        Arc::new(
-            MPerClassSamplerConfig::new(config.samples_per_class, config.batch_size)
-                .with_seed(config.seed)
-                .init(labels)
-                .map_err(data_err)?,
-        )
-    } else {
-        Arc::new(
-            RandomSamplerConfig::new(config.batch_size)
-                .with_seed(config.seed)
+    let (b, seed) = (config.data.batch_size, config.run.seed);
+    Ok(match &config.data.sampler {
+        SamplerConfig::Random => Arc::new(
+            RandomSamplerConfig::new(b)
+                .with_seed(seed)
                 .with_drop_last(true)
                 .init(labels.len())
                 .map_err(data_err)?,
-        )
+        ),
+        SamplerConfig::Cycle => Arc::new(
+            CycleSamplerConfig::new(b).with_seed(seed).init(labels.len()).map_err(data_err)?,
+        ),
+        SamplerConfig::MPerClass { m, length } => Arc::new(
+            MPerClassSamplerConfig::new(*m, b)
+                .with_seed(seed)
+                .with_length_before_new_iter(length.unwrap_or(labels.len()).max(b))
+                .init(labels)
+                .map_err(data_err)?,
+        ),
+        SamplerConfig::Triplets => {
+            Arc::new(TripletSamplerConfig::new(b).with_seed(seed).init(labels).map_err(data_err)?)
+        }
+        SamplerConfig::ClassChunks { min, max } => Arc::new(
+            ClassChunkSamplerConfig::new(b, ChunkSize::Range { min: *min, max: *max })
+                .with_seed(seed)
+                .init(labels)
+                .map_err(data_err)?,
+        ),
+        SamplerConfig::ClassHalves => Arc::new(
+            ClassChunkSamplerConfig::new(b, ChunkSize::HalfToAll)
+                .with_seed(seed)
+                .init(labels)
+                .map_err(data_err)?,
+        ),
     })
 }
 
@@ -169,18 +179,25 @@ impl TrainData {
         }
     }
 
-    /// The batches of the 0-based `epoch`, in order.
-    pub fn epoch(
+    /// The batches of the 0-based `epoch` from batch `start` on, in order (the skipped ones
+    /// are not decoded: a run resumed mid-epoch sees exactly the batches it would have).
+    pub fn epoch_from(
         &self,
         epoch: u64,
+        start: usize,
         device: &Device,
     ) -> Box<dyn Iterator<Item = TrainResult<Batch>> + '_> {
         match self {
             Self::Memory(m, s) => {
                 let device = device.clone();
-                Box::new(s.batches(epoch).into_iter().map(move |idx| Ok(m.batch(&idx, &device))))
+                Box::new(
+                    s.batches(epoch)
+                        .into_iter()
+                        .skip(start)
+                        .map(move |idx| Ok(m.batch(&idx, &device))),
+                )
             }
-            Self::Files(loader, _) => Box::new(loader.epoch(epoch, device).map(|b| {
+            Self::Files(loader, _) => Box::new(loader.epoch_from(epoch, start, device).map(|b| {
                 b.map(|b| Batch { images: b.images, labels: b.labels }).map_err(data_err)
             })),
         }
@@ -203,18 +220,24 @@ pub enum EvalData {
     Files(ImageLoader, Vec<usize>, Option<(ImageLoader, Vec<usize>)>),
 }
 
-/// The images of `split` of an image-file dataset (CUB, Cars, SOP, In-shop) under `dir`.
+/// The images of `split` of an image-file dataset (CUB, Cars, SOP with `subset`, In-shop)
+/// under `dir`.
 ///
 /// # Errors
 /// [`TrainError::Data`] for a missing or malformed annotation file, or for an in-memory
 /// dataset kind (Fashion-MNIST, synthetic), which has no image files.
-pub fn file_split(kind: DatasetKind, dir: &str, split: Split) -> TrainResult<Arc<dyn ImageSource>> {
+pub fn file_split(
+    kind: DatasetKind,
+    dir: &str,
+    subset: SopSubset,
+    split: Split,
+) -> TrainResult<Arc<dyn ImageSource>> {
     Ok(match kind {
         DatasetKind::Cub200 => Arc::new(Cub200::new(dir).load(split).map_err(data_err)?),
         DatasetKind::Cars196 => Arc::new(Cars196::new(dir).load(split).map_err(data_err)?),
-        DatasetKind::Sop => {
-            Arc::new(StanfordOnlineProducts::new(dir).load(split).map_err(data_err)?)
-        }
+        DatasetKind::Sop => Arc::new(
+            StanfordOnlineProducts::new(dir).with_subset(subset).load(split).map_err(data_err)?,
+        ),
         DatasetKind::Inshop => Arc::new(InShop::new(dir).load(split).map_err(data_err)?),
         DatasetKind::FashionMnist | DatasetKind::Synthetic => {
             return Err(TrainError::Data(format!(
@@ -226,66 +249,93 @@ pub fn file_split(kind: DatasetKind, dir: &str, split: Split) -> TrainResult<Arc
 
 /// The train and test data of `config`'s dataset. Missing files are reported by name.
 pub fn load_data(config: &TrainConfig) -> TrainResult<(TrainData, EvalData)> {
-    let dir = config.data_dir.as_str();
-    match config.dataset {
+    Ok((load_train(config)?, load_eval(config, None)?))
+}
+
+/// The training data of `config`'s dataset, with the configured sampler and transform.
+pub fn load_train(config: &TrainConfig) -> TrainResult<TrainData> {
+    let data = &config.data;
+    let seed = config.run.seed;
+    match data.dataset {
         DatasetKind::FashionMnist | DatasetKind::Synthetic => {
-            let (train, mut test) = if config.dataset == DatasetKind::Synthetic {
-                (
-                    MemoryImages::synthetic(4, 10, config.seed),
-                    MemoryImages::synthetic(3, 8, config.seed + 1000),
-                )
+            let train = if data.dataset == DatasetKind::Synthetic {
+                MemoryImages::synthetic(4, 10, seed)
             } else {
-                (
-                    MemoryImages::mnist_format(dir, Split::Train)?,
-                    MemoryImages::mnist_format(dir, Split::Test)?,
-                )
+                MemoryImages::mnist_format(&data.dir, Split::Train)?
             };
-            if let Some(n) = config.max_eval_images {
-                test = test.truncate(n);
-            }
             let s = sampler(config, &train.labels)?;
-            Ok((TrainData::Memory(train, s), EvalData::Memory(test)))
+            Ok(TrainData::Memory(train, s))
         }
         kind => {
-            let load = |split: Split| file_split(kind, dir, split);
-            let train = load(Split::Train)?;
+            let train = file_split(kind, &data.dir, data.sop_subset, Split::Train)?;
             let loader_config =
-                LoaderConfig::new().with_num_workers(config.num_workers).with_seed(config.seed);
-            let pipeline = PipelineConfig::train(config.image_size)
-                .with_normalization(pixel_normalization(config.model))
-                .init()
-                .map_err(data_err)?;
+                LoaderConfig::new().with_num_workers(data.num_workers).with_seed(seed);
+            let pipeline = data.train_pipeline(&config.model.backbone).init().map_err(data_err)?;
             let classes = train.num_classes();
             let s = sampler(config, train.labels())?;
-            let train_loader =
-                ImageLoader::new(train, s, pipeline, loader_config.clone()).map_err(data_err)?;
+            let loader = ImageLoader::new(train, s, pipeline, loader_config).map_err(data_err)?;
+            Ok(TrainData::Files(loader, classes))
+        }
+    }
+}
+
+/// The evaluation data of `config`'s dataset: its test split (In-shop: query and gallery), or
+/// `split` of it when given (self-retrieval), with the test transform.
+pub fn load_eval(config: &TrainConfig, split: Option<Split>) -> TrainResult<EvalData> {
+    let data = &config.data;
+    let seed = config.run.seed;
+    match data.dataset {
+        DatasetKind::FashionMnist | DatasetKind::Synthetic => {
+            let split = split.unwrap_or(Split::Test);
+            let mut test = if data.dataset == DatasetKind::Synthetic {
+                if split == Split::Train {
+                    MemoryImages::synthetic(4, 10, seed)
+                } else {
+                    MemoryImages::synthetic(3, 8, seed + 1000)
+                }
+            } else {
+                MemoryImages::mnist_format(&data.dir, split)?
+            };
+            if let Some(n) = data.max_eval_images {
+                test = test.truncate(n);
+            }
+            Ok(EvalData::Memory(test))
+        }
+        kind => {
+            let load = |split: Split| file_split(kind, &data.dir, data.sop_subset, split);
+            let loader_config =
+                LoaderConfig::new().with_num_workers(data.num_workers).with_seed(seed);
             let eval_loader =
                 |source: Arc<dyn ImageSource>| -> TrainResult<(ImageLoader, Vec<usize>)> {
                     let mut n = source.len();
-                    if let Some(m) = config.max_eval_images {
+                    if let Some(m) = data.max_eval_images {
                         n = n.min(m);
                     }
                     let labels = source.labels()[..n].to_vec();
                     let sampler: Arc<dyn BatchSampler> =
-                        Arc::new(SequentialBatches::new(n, config.batch_size));
-                    let pipeline = PipelineConfig::eval(config.resize, config.image_size)
-                        .with_normalization(pixel_normalization(config.model))
-                        .init()
-                        .map_err(data_err)?;
+                        Arc::new(SequentialBatches::new(n, data.test_batch_size));
+                    let pipeline =
+                        data.test_pipeline(&config.model.backbone).init().map_err(data_err)?;
                     Ok((
                         ImageLoader::new(source, sampler, pipeline, loader_config.clone())
                             .map_err(data_err)?,
                         labels,
                     ))
                 };
-            let eval = if kind == DatasetKind::Inshop {
-                let (q, ql) = eval_loader(load(Split::Query)?)?;
-                EvalData::Files(q, ql, Some(eval_loader(load(Split::Gallery)?)?))
-            } else {
-                let (q, ql) = eval_loader(load(Split::Test)?)?;
-                EvalData::Files(q, ql, None)
-            };
-            Ok((TrainData::Files(train_loader, classes), eval))
+            Ok(match split {
+                Some(split) => {
+                    let (q, ql) = eval_loader(load(split)?)?;
+                    EvalData::Files(q, ql, None)
+                }
+                None if kind == DatasetKind::Inshop => {
+                    let (q, ql) = eval_loader(load(Split::Query)?)?;
+                    EvalData::Files(q, ql, Some(eval_loader(load(Split::Gallery)?)?))
+                }
+                None => {
+                    let (q, ql) = eval_loader(load(Split::Test)?)?;
+                    EvalData::Files(q, ql, None)
+                }
+            })
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod eval_command;
 pub mod evaluate;
 pub mod infer;
 pub mod loss;
@@ -28,12 +29,10 @@ pub mod plot;
 pub mod presets;
 pub mod progress;
 pub mod run;
-pub mod schedule;
+pub mod seeds;
 pub mod trainer;
 
 pub use checkpoint::Checkpoint;
-pub use config::{
-    DatasetKind, LossKind, ModelKind, OptimizerKind, Recipe, ScheduleKind, TrainConfig,
-};
+pub use config::{DatasetKind, TrainConfig};
 pub use error::{TrainError, TrainResult};
 pub use trainer::Trainer;

@@ -1,120 +1,134 @@
-//! The loss of a run: learnable losses (classifier weights, proxies, margins) are a Burn
-//! [`Module`] trained and checkpointed beside the model; pair losses are plain values.
+//! The loss of a run: any [`Loss`] of `dml-losses` (a Burn module, trained and checkpointed
+//! beside the model), optionally with a miner, optionally inside a cross-batch memory.
 
-use burn::module::{Module, ParamId};
-use burn::tensor::{Device, Int, Tensor};
-use dml_losses::{
-    AMLoss, AMLossConfig, ArcMarginLoss, ArcMarginLossConfig, ContrastiveLossConfig, EmlLossConfig,
-    MetricLoss, MultiSimilarityLossConfig, NormalizedSoftmaxLoss, NormalizedSoftmaxLossConfig,
-    ProxyAnchorLoss, ProxyAnchorLossConfig, QuadrupletLossConfig, SoftmaxLoss, SoftmaxLossConfig,
-    TripletMarginLossConfig,
-};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use dml_losses::{AnyMiner, CrossBatchMemory, Loss, LossInput, MetricLoss, Miner};
 
-use crate::config::{LossKind, TrainConfig};
-use crate::error::TrainResult;
+use crate::config::{TrainConfig, loss_error};
+use crate::error::{TrainError, TrainResult};
 
-/// A loss with learnable state, as one module so that it is optimized and checkpointed as a
-/// whole.
-#[derive(Module, Debug)]
-pub enum LearnableLoss {
-    /// Softmax cross-entropy on a linear classifier.
-    Softmax(SoftmaxLoss),
-    /// ArcMargin.
-    Arcmargin(ArcMarginLoss),
-    /// NormalizedSoftmax.
-    NormalizedSoftmax(NormalizedSoftmaxLoss),
-    /// Proxy-Anchor.
-    ProxyAnchor(ProxyAnchorLoss),
-    /// AMLoss (proxies + per-class margins).
-    Am(AMLoss),
-}
-
-impl LearnableLoss {
-    /// The loss as a [`MetricLoss`].
-    pub fn metric(&self) -> &dyn MetricLoss {
-        match self {
-            Self::Softmax(l) => l,
-            Self::Arcmargin(l) => l,
-            Self::NormalizedSoftmax(l) => l,
-            Self::ProxyAnchor(l) => l,
-            Self::Am(l) => l,
-        }
-    }
-
-    /// The parameter that has its own optimizer (AMLoss's margins), if any.
-    pub fn margin_param(&self) -> Option<ParamId> {
-        match self {
-            Self::Am(l) => Some(l.margins.id),
-            _ => None,
-        }
-    }
-}
-
-/// The loss of a run: either learnable (a module) or a pair loss (no parameters).
-#[allow(clippy::large_enum_variant)]
+/// The loss of a run, as it is called each step.
+#[allow(clippy::large_enum_variant)] // one value per run
 pub enum TrainLoss {
-    /// A loss with parameters.
-    Learnable(LearnableLoss),
-    /// A pair / triplet loss.
-    Pair(Box<dyn MetricLoss + Send + Sync>),
+    /// The loss on the batch itself (with the miner's selection, if any).
+    Plain {
+        /// The loss.
+        loss: Loss,
+        /// The miner.
+        miner: Option<AnyMiner>,
+    },
+    /// The loss of the batch against a queue of recent embeddings (the miner inside).
+    Memory(Box<CrossBatchMemory<Loss>>),
 }
 
 impl TrainLoss {
-    /// Builds the configured loss for `num_classes` training classes on `device`.
+    /// Builds `config`'s loss for `num_classes` training classes on `device`.
     ///
-    /// Settings: ArcMargin takes `arc_scale`, `arc_margin`, `arc_easy_margin`; Proxy-Anchor
-    /// `alpha` and `mrg`; AMLoss `alpha` for both of its scales; triplet and quadruplet take
-    /// `margin`; the other losses use their reference defaults (PML's or the seed system's).
+    /// # Errors
+    /// [`TrainError::Config`] naming the loss, miner or memory setting the library rejects.
     pub fn init(config: &TrainConfig, num_classes: usize, device: &Device) -> TrainResult<Self> {
-        let d = config.embedding_size;
-        Ok(match config.loss {
-            LossKind::Softmax => Self::Learnable(LearnableLoss::Softmax(
-                SoftmaxLossConfig::new(num_classes, d).init(device)?,
-            )),
-            LossKind::Arcmargin => Self::Learnable(LearnableLoss::Arcmargin(
-                ArcMarginLossConfig::new(num_classes, d)
-                    .with_scale(config.arc_scale)
-                    .with_margin(config.arc_margin)
-                    .with_easy_margin(config.arc_easy_margin)
-                    .init(device)?,
-            )),
-            LossKind::NormalizedSoftmax => Self::Learnable(LearnableLoss::NormalizedSoftmax(
-                NormalizedSoftmaxLossConfig::new(num_classes, d).init(device)?,
-            )),
-            LossKind::ProxyAnchor => Self::Learnable(LearnableLoss::ProxyAnchor(
-                ProxyAnchorLossConfig::new(num_classes, d)
-                    .with_alpha(config.alpha)
-                    .with_margin(config.mrg)
-                    .init(device)?,
-            )),
-            LossKind::AmLoss => Self::Learnable(LearnableLoss::Am(
-                AMLossConfig::new(num_classes, d)
-                    .with_alpha_pos(config.alpha)
-                    .with_alpha_neg(config.alpha)
-                    .init(device)?,
-            )),
-            LossKind::Triplet => Self::Pair(Box::new(
-                TripletMarginLossConfig::new().with_margin(config.margin).init()?,
-            )),
-            LossKind::Quadruplet => {
-                Self::Pair(Box::new(QuadrupletLossConfig::new().with_margin(config.margin).init()?))
-            }
-            LossKind::Eml => Self::Pair(Box::new(EmlLossConfig::new().init()?)),
-            LossKind::Contrastive => Self::Pair(Box::new(ContrastiveLossConfig::new().init()?)),
-            LossKind::MultiSimilarity => {
-                Self::Pair(Box::new(MultiSimilarityLossConfig::new().init()?))
+        let loss_config = config.loss_for(num_classes);
+        let loss =
+            loss_config.init(device).map_err(|e| loss_error("loss", loss_config.name(), e))?;
+        let miner = match &config.miner {
+            Some(m) => Some(m.init().map_err(|e| loss_error("miner", m.name(), e))?),
+            None => None,
+        };
+        Ok(match &config.memory {
+            None => Self::Plain { loss, miner },
+            Some(memory) => {
+                let mut memory = memory.clone();
+                memory.embedding_size = config.embedding_size();
+                let mut cbm = memory
+                    .init(loss, device)
+                    .map_err(|e| loss_error("memory", "CrossBatchMemory", e))?;
+                if let Some(m) = miner {
+                    cbm = cbm.with_boxed_miner(Box::new(m));
+                }
+                Self::Memory(Box::new(cbm))
             }
         })
     }
 
-    /// The loss value for a batch.
+    /// The loss module.
+    pub fn loss(&self) -> &Loss {
+        match self {
+            Self::Plain { loss, .. } => loss,
+            Self::Memory(m) => m.loss(),
+        }
+    }
+
+    /// The loss module, mutably (the optimizers update it in place).
+    pub fn loss_mut(&mut self) -> &mut Loss {
+        match self {
+            Self::Plain { loss, .. } => loss,
+            Self::Memory(m) => m.loss_mut(),
+        }
+    }
+
+    /// The loss value for a batch (a memory also enqueues it).
     ///
     /// # Shapes
     /// - `embeddings`: `[n, d]`, `labels`: `[n]` -> `[1]`
-    pub fn forward(&self, embeddings: Tensor<2>, labels: Tensor<1, Int>) -> TrainResult<Tensor<1>> {
+    pub fn forward(
+        &mut self,
+        embeddings: Tensor<2>,
+        labels: Tensor<1, Int>,
+    ) -> TrainResult<Tensor<1>> {
         Ok(match self {
-            Self::Learnable(l) => l.metric().forward(embeddings, labels)?,
-            Self::Pair(l) => l.forward(embeddings, labels)?,
+            Self::Plain { loss, miner } => {
+                let mut input = LossInput::new(embeddings.clone(), labels.clone());
+                if let Some(m) = miner {
+                    input = input.with_mined(m.mine(embeddings, labels)?);
+                }
+                loss.forward_input(&input)?
+            }
+            Self::Memory(m) => m.forward(embeddings, labels)?,
         })
     }
+
+    /// The memory queue as bytes (for a checkpoint): `u64` position, `u8` filled, then the
+    /// `f32` embeddings and `i64` labels, little endian. `None` without a memory.
+    pub fn memory_bytes(&self) -> TrainResult<Option<Vec<u8>>> {
+        let Self::Memory(m) = self else { return Ok(None) };
+        let (e, l) = m.memory();
+        let e = e.into_data().convert::<f32>().try_to_vec::<f32>().map_err(read_err)?;
+        let l = l.into_data().convert::<i64>().try_to_vec::<i64>().map_err(read_err)?;
+        let mut out = Vec::with_capacity(9 + 4 * e.len() + 8 * l.len());
+        out.extend_from_slice(&(m.queue_idx() as u64).to_le_bytes());
+        out.push(u8::from(m.has_been_filled()));
+        e.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        l.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        Ok(Some(out))
+    }
+
+    /// Restores a queue written by [`TrainLoss::memory_bytes`]; `what` names the file in
+    /// errors.
+    pub fn restore_memory(&mut self, bytes: &[u8], what: &str) -> TrainResult<()> {
+        let Self::Memory(m) = self else { return Ok(()) };
+        let (e, l) = m.memory();
+        let ([rows, d], [n]) = (e.dims(), l.dims());
+        let bad = || TrainError::Model(format!("{what}: the memory section is damaged"));
+        if bytes.len() != 9 + 4 * rows * d + 8 * n {
+            return Err(bad());
+        }
+        let idx = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| bad())?) as usize;
+        let filled = bytes[8] != 0;
+        let floats: Vec<f32> = bytes[9..9 + 4 * rows * d]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let ints: Vec<i64> = bytes[9 + 4 * rows * d..]
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        let device = e.device();
+        let e = Tensor::<2>::from_data(TensorData::new(floats, [rows, d]), &device);
+        let l = Tensor::<1, Int>::from_data(TensorData::new(ints, [n]), &device);
+        m.restore_queue(e, l, idx, filled).map_err(|e| TrainError::Model(format!("{what}: {e}")))
+    }
+}
+
+fn read_err(e: impl std::fmt::Debug) -> TrainError {
+    TrainError::Model(format!("reading the memory queue: {e:?}"))
 }

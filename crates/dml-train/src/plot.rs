@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::EpochRecord;
+use crate::metrics::History;
 
 const W: f64 = 720.0;
 const H: f64 = 360.0;
@@ -11,12 +11,15 @@ const RIGHT: f64 = 60.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
 
-/// An SVG image with two polylines over the epochs: the mean training loss (left axis, blue)
-/// and Recall@1 (right axis, 0-100 %, orange, only at evaluated epochs).
-pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
-    let n = history.len().max(1);
-    let max_epoch = history.last().map_or(1, |r| r.epoch).max(1) as f64;
-    let losses: Vec<f64> = history.iter().map(|r| r.loss).filter(|l| l.is_finite()).collect();
+/// An SVG image with two polylines over the epochs: the mean training loss per epoch (left
+/// axis, blue) and the headline Recall@K of every evaluation (right axis, 0-100 %, orange, at
+/// the fractional epoch it ran).
+pub fn loss_recall_svg(history: &History) -> String {
+    let n = history.epochs.len().max(1);
+    let last_eval = history.evaluations.last().map_or(0.0, |e| e.epoch);
+    let max_epoch = (history.epochs.last().map_or(1, |r| r.epoch) as f64).max(last_eval).max(1.0);
+    let losses: Vec<f64> =
+        history.epochs.iter().map(|r| r.loss).filter(|l| l.is_finite()).collect();
     let (mut lo, mut hi) =
         losses.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &l| (a.min(l), b.max(l)));
     if !lo.is_finite() {
@@ -27,13 +30,7 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
     }
     let pw = W - LEFT - RIGHT;
     let ph = H - TOP - BOTTOM;
-    let x = |epoch: usize| {
-        if max_epoch <= 1.0 {
-            LEFT + pw / 2.0
-        } else {
-            LEFT + pw * (epoch as f64 - 1.0) / (max_epoch - 1.0)
-        }
-    };
+    let x = |epoch: f64| LEFT + pw * epoch / max_epoch;
     let y_loss = |l: f64| TOP + ph * (1.0 - (l - lo) / (hi - lo));
     let y_recall = |r: f64| TOP + ph * (1.0 - r);
 
@@ -49,7 +46,7 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
     );
     let _ = write!(
         s,
-        r##"<text x="{}" y="22" text-anchor="middle" font-size="14">training loss and Recall@1 per epoch ({n} epochs)</text>"##,
+        r##"<text x="{}" y="22" text-anchor="middle" font-size="14">training loss per epoch and Recall@K per evaluation ({n} epochs)</text>"##,
         W / 2.0
     );
     // Axis labels.
@@ -68,7 +65,7 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
     );
     let _ = write!(
         s,
-        r##"<text x="{}" y="{}" text-anchor="middle">epoch (1 to {})</text>"##,
+        r##"<text x="{}" y="{}" text-anchor="middle">epoch (0 to {})</text>"##,
         LEFT + pw / 2.0,
         H - 14.0,
         max_epoch
@@ -77,16 +74,13 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
         pts.iter().map(|(a, b)| format!("{a:.1},{b:.1}")).collect::<Vec<_>>().join(" ")
     };
     let loss_pts: Vec<(f64, f64)> = history
+        .epochs
         .iter()
         .filter(|r| r.loss.is_finite())
-        .map(|r| (x(r.epoch), y_loss(r.loss)))
+        .map(|r| (x(r.epoch as f64), y_loss(r.loss)))
         .collect();
-    let recall_pts: Vec<(f64, f64)> = history
-        .iter()
-        .filter_map(|r| {
-            r.eval.as_ref().and_then(|e| e.recall(1)).map(|v| (x(r.epoch), y_recall(v)))
-        })
-        .collect();
+    let recall_pts: Vec<(f64, f64)> =
+        history.evaluations.iter().map(|e| (x(e.epoch), y_recall(e.headline()))).collect();
     for (pts, color) in [(loss_pts, "#1f77b4"), (recall_pts, "#ff7f0e")] {
         for (a, b) in &pts {
             let _ = write!(s, r##"<circle cx="{a:.1}" cy="{b:.1}" r="3" fill="{color}"/>"##);
@@ -104,27 +98,38 @@ pub fn loss_recall_svg(history: &[EpochRecord]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::EvalRecord;
+    use crate::metrics::{EpochRecord, EvalRecord};
 
     #[test]
     fn has_two_polylines() {
-        let rec = |epoch, loss, r1| EpochRecord {
+        let epoch = |epoch, loss| EpochRecord {
             epoch,
             loss,
             lr: 1e-4,
             steps: 1,
             images_per_second: 1.0,
             seconds: 1.0,
-            warmup: false,
-            eval: Some(EvalRecord {
-                recall_at: vec![(1, r1)],
-                map_at_r: 0.1,
-                queries: 3,
-                seconds: 0.1,
-            }),
+            frozen_backbone: false,
         };
-        let svg = loss_recall_svg(&[rec(1, 2.0, 0.3), rec(2, 1.0, 0.5)]);
+        let eval = |step, epoch, r1| EvalRecord {
+            step,
+            epoch,
+            recall_at: vec![(1, r1)],
+            precision_at_1: r1,
+            r_precision: 0.1,
+            map_at_r: 0.1,
+            nmi: None,
+            ami: None,
+            queries: 3,
+            seconds: 0.1,
+        };
+        let history = History {
+            epochs: vec![epoch(1, 2.0), epoch(2, 1.0)],
+            evaluations: vec![eval(0, 0.0, 0.2), eval(1, 1.0, 0.3), eval(2, 2.0, 0.5)],
+        };
+        let svg = loss_recall_svg(&history);
         assert_eq!(svg.matches("<polyline").count(), 2);
+        assert_eq!(svg.matches("<circle").count(), 5);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     }
 }

@@ -9,10 +9,10 @@ pub struct Progress {
     epoch: usize,
     epochs: usize,
     total: usize,
-    start: Instant,
     last_draw: Option<Instant>,
     tty: bool,
     enabled: bool,
+    every: Option<usize>,
 }
 
 impl Progress {
@@ -22,26 +22,37 @@ impl Progress {
             epoch,
             epochs,
             total,
-            start: Instant::now(),
             last_draw: None,
             tty: std::io::stderr().is_terminal(),
             enabled,
+            every: None,
         }
     }
 
-    /// Reports step `step` (1-based) with the epoch's running mean loss and the images seen.
-    pub fn update(&mut self, step: usize, mean_loss: f64, images: usize) {
+    /// Prints a line every `every` steps instead of by time (PaddlePaddle's
+    /// `display_iter_step`); `None` keeps the time-based redraw.
+    pub fn with_every(mut self, every: Option<usize>) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// Reports step `step` (1-based within the epoch) with the epoch's running mean loss, the
+    /// images seen and the seconds spent training in this epoch.
+    pub fn update(&mut self, step: usize, mean_loss: f64, images: usize, seconds: f64) {
         if !self.enabled {
             return;
         }
         let now = Instant::now();
         let every = if self.tty { Duration::from_millis(200) } else { Duration::from_secs(10) };
-        let due = self.last_draw.is_none_or(|t| now - t >= every) || step == self.total;
+        let due = match self.every {
+            Some(n) => step.is_multiple_of(n) || step == self.total,
+            None => self.last_draw.is_none_or(|t| now - t >= every) || step == self.total,
+        };
         if !due {
             return;
         }
         self.last_draw = Some(now);
-        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        let secs = seconds.max(1e-9);
         let width = 24;
         let filled = (width * step).checked_div(self.total).unwrap_or(width).min(width);
         let bar: String = "#".repeat(filled) + &"-".repeat(width - filled);

@@ -1,6 +1,7 @@
-//! The training loop shared by the three recipes: warm-up, BatchNorm freezing, scheduled
-//! learning rates for the network / the loss's parameters / AMLoss's margins, periodic
-//! evaluation, best and last checkpoints, metrics and plot, and exact resume.
+//! The training loop: optimizer steps counted over the run (epochs or iterations), one
+//! optimizer per parameter group with its own schedule, the frozen-backbone warm-up,
+//! evaluations and checkpoints at the configured intervals (in epochs or steps), metrics and
+//! plot, and an exact resume from any checkpoint (mid-epoch too).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,63 +10,75 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device};
-use dml_backbones::{
-    Backbone, BackboneConfig, BnInceptionConfig, EmbeddingModel, EmbeddingModelConfig,
-    ResNet50Config, SmallCnnConfig,
-};
+use dml_backbones::{Backbone, EmbeddingModel};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{ModelKind, TrainConfig};
+use crate::config::{Keep, ParamGroup, TrainConfig};
 use crate::data::{EvalData, TrainData};
 use crate::error::{TrainError, TrainResult, io_err};
-use crate::evaluate::evaluate;
+use crate::evaluate::{EvalSettings, evaluate};
 use crate::loss::TrainLoss;
-use crate::metrics::{EpochRecord, EvalRecord, write_metrics};
-use crate::optim::{LearningRates, Optimizers};
+use crate::metrics::{EpochRecord, EvalRecord, History, write_metrics};
+use crate::optim::{
+    Optimizers, RunPosition, backbone_frozen, group_lr, param_ids, span_in, unscale_grads,
+};
 use crate::plot::loss_recall_svg;
 use crate::progress::Progress;
 
 /// Format version of the `meta` section.
-const META_VERSION: u32 = 1;
+const META_VERSION: u32 = 2;
+
+/// The running sums of the epoch in progress (checkpointed, so that a run resumed mid-epoch
+/// reports the same epoch record).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EpochProgress {
+    /// Sum of the step losses.
+    pub loss_sum: f64,
+    /// Steps taken.
+    pub steps: usize,
+    /// Images seen.
+    pub images: usize,
+    /// Seconds of training.
+    pub seconds: f64,
+}
+
+/// The best evaluation so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Optimizer steps taken when it ran.
+    pub step: usize,
+    /// Its headline value (Recall@K for the first configured K).
+    pub value: f64,
+}
 
 /// The `meta` section of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointMeta {
     /// Format version.
     pub version: u32,
-    /// Epochs completed.
-    pub epoch: usize,
     /// Optimizer steps taken.
-    pub step: u64,
+    pub step: usize,
+    /// Optimizer steps per epoch of the run that wrote it.
+    pub steps_per_epoch: usize,
     /// The configuration of the run that wrote it.
     pub config: TrainConfig,
     /// Number of training classes the loss was built for.
     pub num_classes: usize,
-    /// Every epoch so far.
-    pub history: Vec<EpochRecord>,
-    /// `(epoch, Recall@1)` of the best evaluation so far.
-    pub best: Option<(usize, f64)>,
-}
-
-/// The backbone configuration for `kind`.
-pub fn backbone_config(kind: ModelKind) -> BackboneConfig {
-    match kind {
-        ModelKind::Resnet50 => BackboneConfig::ResNet50(ResNet50Config::new()),
-        ModelKind::BnInception => BackboneConfig::BnInception(BnInceptionConfig::new()),
-        ModelKind::SmallCnn => BackboneConfig::SmallCnn(SmallCnnConfig::new()),
-    }
+    /// Every epoch and evaluation so far.
+    pub history: History,
+    /// The epoch in progress.
+    pub partial: EpochProgress,
+    /// The best evaluation so far.
+    pub best: Option<Best>,
 }
 
 /// Builds the embedding model of `config` (random weights, then `pretrained` PyTorch weights
-/// for the backbone if given).
+/// for the backbone if given; a `.ckpt` is loaded by [`Trainer::new`]).
 pub fn build_model(config: &TrainConfig, device: &Device) -> TrainResult<EmbeddingModel> {
-    let mut model = EmbeddingModelConfig::new(backbone_config(config.model))
-        .with_embedding_size(Some(config.embedding_size))
-        .with_freeze_batch_norm(config.bn_freeze)
-        .init(device);
+    let mut model = config.model.init(device);
     if let Some(path) = config.pretrained.as_deref().filter(|p| !p.ends_with(".ckpt")) {
-        let err = |e: dml_backbones::BackboneError| TrainError::Model(e.to_string());
+        let err = |e: dml_backbones::BackboneError| TrainError::Model(format!("{path}: {e}"));
         match &mut model.backbone {
             Backbone::ResNet50(b) => {
                 b.load_torchvision(path).map_err(err)?;
@@ -107,6 +120,27 @@ pub(crate) fn load_module<M: Module>(
     })
 }
 
+/// Reads the `meta` section of a checkpoint.
+pub fn read_meta(ckpt: &Checkpoint, path: &Path) -> TrainResult<CheckpointMeta> {
+    let bytes = ckpt.section("meta", path)?;
+    let version = serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("version").and_then(serde_json::Value::as_u64));
+    if version != Some(META_VERSION as u64) {
+        return Err(TrainError::IncompatibleCheckpoint {
+            path: path.into(),
+            reason: format!(
+                "format version {} (this build reads version {META_VERSION})",
+                version.map_or("unknown".into(), |v| v.to_string())
+            ),
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| TrainError::CorruptCheckpoint {
+        path: path.into(),
+        reason: format!("meta: {e}"),
+    })
+}
+
 /// A run in progress: model, loss, optimizers and the record of what happened.
 pub struct Trainer {
     /// The resolved configuration.
@@ -115,36 +149,52 @@ pub struct Trainer {
     pub device: Device,
     /// The embedding network.
     pub model: EmbeddingModel,
-    /// The loss.
+    /// The loss (with its miner or memory).
     pub loss: TrainLoss,
     /// The optimizers.
     pub optim: Optimizers,
-    /// Epochs completed.
-    pub epoch: usize,
     /// Optimizer steps taken.
-    pub step: u64,
+    pub step: usize,
+    /// Optimizer steps per epoch.
+    pub steps_per_epoch: usize,
     /// Number of training classes.
     pub num_classes: usize,
-    /// Every completed epoch.
-    pub history: Vec<EpochRecord>,
-    /// `(epoch, Recall@1)` of the best evaluation.
-    pub best: Option<(usize, f64)>,
-    /// Print the progress line.
+    /// Every completed epoch and every evaluation.
+    pub history: History,
+    /// The epoch in progress.
+    pub partial: EpochProgress,
+    /// The best evaluation.
+    pub best: Option<Best>,
+    /// Print the progress line and evaluation results.
     pub show_progress: bool,
+    frozen: Option<bool>,
 }
 
 impl Trainer {
-    /// A fresh run (seeded), or the run `config.resume` names, continued.
-    pub fn new(config: TrainConfig, num_classes: usize, device: &Device) -> TrainResult<Self> {
+    /// A fresh run (seeded) with `steps_per_epoch` batches per epoch, or the run
+    /// `config.run.resume` names, continued.
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] for an invalid configuration or an epoch without a batch;
+    /// checkpoint errors naming the file.
+    pub fn new(
+        config: TrainConfig,
+        num_classes: usize,
+        steps_per_epoch: usize,
+        device: &Device,
+    ) -> TrainResult<Self> {
         config.validate()?;
+        if steps_per_epoch == 0 {
+            return Err(TrainError::Config(format!(
+                "the training split gives no batch: every epoch would take 0 steps (data.batch_size \
+                 {} with the {:?} sampler, run.max_steps_per_epoch {:?})",
+                config.data.batch_size, config.data.sampler, config.run.max_steps_per_epoch
+            )));
+        }
         let device = device.clone().autodiff();
-        device.seed(config.seed);
+        device.seed(config.run.seed);
         let mut model = build_model(&config, &device)?;
-        let init_from = config
-            .init_from
-            .clone()
-            .or_else(|| config.pretrained.clone().filter(|p| p.ends_with(".ckpt")));
-        if let Some(path) = init_from {
+        if let Some(path) = config.pretrained.clone().filter(|p| p.ends_with(".ckpt")) {
             let path = PathBuf::from(path);
             let ckpt = Checkpoint::load(&path)?;
             model = load_module(model, ckpt.section("model", &path)?, &path, "model")?;
@@ -157,33 +207,58 @@ impl Trainer {
             model,
             loss,
             optim,
-            epoch: 0,
             step: 0,
+            steps_per_epoch,
             num_classes,
-            history: Vec::new(),
+            history: History::default(),
+            partial: EpochProgress::default(),
             best: None,
             show_progress: true,
+            frozen: None,
         };
-        if let Some(path) = trainer.config.resume.clone() {
+        if let Some(path) = trainer.config.run.resume.clone() {
             trainer.load_checkpoint(Path::new(&path))?;
         }
         Ok(trainer)
     }
 
+    /// A run on `train` (its class count, and its batches per epoch capped by
+    /// `run.max_steps_per_epoch`).
+    pub fn for_data(config: TrainConfig, train: &TrainData, device: &Device) -> TrainResult<Self> {
+        let steps = crate::run::steps_per_epoch(&config, train);
+        Self::new(config, train.num_classes(), steps, device)
+    }
+
     /// The output directory.
     pub fn output_dir(&self) -> PathBuf {
-        PathBuf::from(&self.config.output_dir)
+        PathBuf::from(&self.config.run.output_dir)
+    }
+
+    /// Epochs completed.
+    pub fn epoch(&self) -> usize {
+        self.step / self.steps_per_epoch
+    }
+
+    /// The run's length in optimizer steps, and where it stops (`run.max_steps`).
+    pub fn total_steps(&self) -> (usize, usize) {
+        let total = self.config.run.length.steps(self.steps_per_epoch);
+        (total, self.config.run.max_steps.map_or(total, |m| m.min(total)))
+    }
+
+    fn position(&self) -> RunPosition {
+        RunPosition { step: self.step, epoch: self.epoch(), steps_per_epoch: self.steps_per_epoch }
     }
 
     /// Serializes everything needed to continue the run.
     pub fn checkpoint(&self) -> TrainResult<Checkpoint> {
         let meta = CheckpointMeta {
             version: META_VERSION,
-            epoch: self.epoch,
             step: self.step,
+            steps_per_epoch: self.steps_per_epoch,
             config: self.config.clone(),
             num_classes: self.num_classes,
             history: self.history.clone(),
+            partial: self.partial.clone(),
             best: self.best,
         };
         let mut c = Checkpoint::new();
@@ -192,41 +267,35 @@ impl Trainer {
             serde_json::to_vec_pretty(&meta).map_err(|e| TrainError::Config(e.to_string()))?,
         );
         c.insert("model", module_bytes(&self.model)?);
-        if let TrainLoss::Learnable(l) = &self.loss {
-            c.insert("loss", module_bytes(l)?);
+        c.insert("loss", module_bytes(self.loss.loss())?);
+        if let Some(bytes) = self.loss.memory_bytes()? {
+            c.insert("memory", bytes);
         }
-        let ob = |o: &burn::optim::ModuleOptimizer| -> TrainResult<Vec<u8>> {
-            o.into_bytes()
-                .map(|b| b.to_vec())
-                .map_err(|e| TrainError::Model(format!("cannot serialize optimizer: {e}")))
-        };
-        c.insert("optim.model", ob(&self.optim.model)?);
-        c.insert("optim.loss", ob(&self.optim.loss)?);
-        c.insert("optim.margins", ob(&self.optim.margins)?);
+        for (name, o) in self.optim.named() {
+            let bytes = o
+                .into_bytes()
+                .map_err(|e| TrainError::Model(format!("cannot serialize {name}: {e}")))?;
+            c.insert(name, bytes.to_vec());
+        }
         Ok(c)
     }
 
-    /// Restores model, loss, optimizer states, epoch, step and history from `path`.
+    /// Restores model, loss, memory, optimizer states, position and history from `path`.
     pub fn load_checkpoint(&mut self, path: &Path) -> TrainResult<()> {
         let ckpt = Checkpoint::load(path)?;
-        let meta: CheckpointMeta =
-            serde_json::from_slice(ckpt.section("meta", path)?).map_err(|e| {
-                TrainError::CorruptCheckpoint { path: path.into(), reason: format!("meta: {e}") }
-            })?;
+        let meta = read_meta(&ckpt, path)?;
         let incompatible =
             |reason: String| TrainError::IncompatibleCheckpoint { path: path.into(), reason };
-        if meta.version != META_VERSION {
-            return Err(incompatible(format!(
-                "format version {} (expected {META_VERSION})",
-                meta.version
-            )));
-        }
         let (a, b) = (&meta.config, &self.config);
-        if a.model != b.model || a.loss != b.loss || a.embedding_size != b.embedding_size {
-            return Err(incompatible(format!(
-                "it holds model {:?} / loss {:?} / embedding size {}, the run asks for {:?} / {:?} / {}",
-                a.model, a.loss, a.embedding_size, b.model, b.loss, b.embedding_size
-            )));
+        let json = |v: &dyn erased_json::Json| v.json();
+        for (what, old, new) in [
+            ("model", json(&a.model), json(&b.model)),
+            ("loss", json(&a.loss_for(meta.num_classes)), json(&b.loss_for(self.num_classes))),
+            ("memory", json(&a.memory), json(&b.memory)),
+        ] {
+            if old != new {
+                return Err(incompatible(format!("it holds {what} {old}, the run asks for {new}")));
+            }
         }
         if meta.num_classes != self.num_classes {
             return Err(incompatible(format!(
@@ -234,98 +303,185 @@ impl Trainer {
                 meta.num_classes, self.num_classes
             )));
         }
-        self.model = load_module(self.model.clone(), ckpt.section("model", path)?, path, "model")?;
-        if let TrainLoss::Learnable(l) = &self.loss {
-            let loaded = load_module(l.clone(), ckpt.section("loss", path)?, path, "loss")?;
-            self.loss = TrainLoss::Learnable(loaded);
+        if meta.steps_per_epoch != self.steps_per_epoch {
+            return Err(incompatible(format!(
+                "{} steps per epoch, the data gives {}",
+                meta.steps_per_epoch, self.steps_per_epoch
+            )));
         }
-        let lo = |o: burn::optim::ModuleOptimizer, name: &str| -> TrainResult<_> {
+        self.model = load_module(self.model.clone(), ckpt.section("model", path)?, path, "model")?;
+        let loaded =
+            load_module(self.loss.loss().clone(), ckpt.section("loss", path)?, path, "loss")?;
+        *self.loss.loss_mut() = loaded;
+        if let Ok(bytes) = ckpt.section("memory", path) {
+            self.loss.restore_memory(bytes, &path.display().to_string())?;
+        }
+        let names: Vec<&'static str> = self.optim.named().iter().map(|(n, _)| *n).collect();
+        for name in names {
             let bytes = Bytes::from_bytes_vec(ckpt.section(name, path)?.to_vec());
-            o.from_bytes(bytes).map_err(|e| TrainError::CorruptCheckpoint {
-                path: path.into(),
-                reason: format!("{name}: {e}"),
-            })
-        };
-        self.optim.model = lo(self.optim.model.clone(), "optim.model")?;
-        self.optim.loss = lo(self.optim.loss.clone(), "optim.loss")?;
-        self.optim.margins = lo(self.optim.margins.clone(), "optim.margins")?;
-        self.epoch = meta.epoch;
+            if let Some(o) = self.optim.get_mut(name) {
+                *o = o.clone().from_bytes(bytes).map_err(|e| TrainError::CorruptCheckpoint {
+                    path: path.into(),
+                    reason: format!("{name}: {e}"),
+                })?;
+            }
+        }
         self.step = meta.step;
         self.history = meta.history;
+        self.partial = meta.partial;
         self.best = meta.best;
+        self.frozen = None;
         Ok(())
     }
 
-    /// Trains one epoch (the next one) and returns its record (without evaluation).
-    pub fn train_epoch(&mut self, data: &TrainData) -> TrainResult<EpochRecord> {
-        let epoch = self.epoch; // 0-based index of the epoch being trained
-        let warmup = epoch < self.config.warm;
-        let lr = LearningRates::at(&self.config, epoch);
-        self.model = self.model.clone().with_warmup(warmup).train();
-        let total = match self.config.max_steps_per_epoch {
-            Some(m) => m.min(data.num_batches()),
-            None => data.num_batches(),
-        };
-        let mut progress = Progress::new(epoch + 1, self.config.epochs, total, self.show_progress);
-        let start = Instant::now();
-        let (mut sum, mut steps, mut images) = (0.0, 0usize, 0usize);
-        for batch in data.epoch(epoch as u64, &self.device).take(total) {
-            let batch = batch?;
-            images += batch.labels.dims()[0];
-            let embeddings = self.model.forward(batch.images);
-            let loss = self.loss.forward(embeddings, batch.labels)?;
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                return Err(TrainError::NonFiniteLoss { value, epoch: epoch + 1, step: self.step });
-            }
-            let mut grads = loss.backward();
-            let model_grads = GradientsParams::from_module(&mut grads, &self.model);
-            if let TrainLoss::Learnable(l) = &self.loss {
-                let mut l = l.clone();
-                match l.margin_param() {
-                    Some(margin_id) => {
-                        let margin_grads =
-                            GradientsParams::from_params(&mut grads, &l, &[margin_id]);
-                        let rest = GradientsParams::from_module(&mut grads, &l);
-                        l = self.optim.loss.step(lr.loss, l, rest);
-                        l = self.optim.margins.step(lr.margins, l, margin_grads);
-                    }
-                    None => {
-                        let g = GradientsParams::from_module(&mut grads, &l);
-                        l = self.optim.loss.step(lr.loss, l, g);
-                    }
-                }
-                self.loss = TrainLoss::Learnable(l);
-            }
-            self.model = self.optim.model.step(lr.model, self.model.clone(), model_grads);
-            self.step += 1;
-            steps += 1;
-            sum += value;
-            progress.update(steps, sum / steps as f64, images);
+    /// Sets the backbone's frozen state for the step about to be taken (on a fresh or a
+    /// resumed run alike: the state is a function of the position).
+    fn apply_frozen_backbone(&mut self) {
+        let frozen = backbone_frozen(&self.config, self.position());
+        if self.frozen == Some(frozen) {
+            return;
         }
-        let seconds = start.elapsed().as_secs_f64();
-        self.epoch += 1;
-        Ok(EpochRecord {
-            epoch: self.epoch,
-            loss: if steps > 0 { sum / steps as f64 } else { f64::NAN },
-            lr: lr.model,
-            steps,
-            images_per_second: images as f64 / seconds.max(1e-9),
-            seconds,
-            warmup,
-            eval: None,
-        })
+        let mut model = self.model.clone().with_warmup(frozen);
+        let warm = span_in(
+            self.config.optim.frozen_backbone,
+            crate::config::Unit::Iteration,
+            self.steps_per_epoch,
+        );
+        if !frozen && warm > 0 && self.config.optim.frozen_backbone_releases_batch_norm {
+            model = model.release_batch_norm_affine();
+        }
+        self.model = model.train();
+        self.frozen = Some(frozen);
     }
 
-    /// Recall@K and MAP@R of the current model on `data`.
-    pub fn evaluate(&self, data: &EvalData) -> TrainResult<EvalRecord> {
-        evaluate(&self.model, data, &self.config.recall_ks, self.config.batch_size, &self.device)
+    /// One optimizer step on `batch`; returns the loss value.
+    fn train_step(&mut self, batch: crate::data::Batch) -> TrainResult<f64> {
+        self.apply_frozen_backbone();
+        let at = self.position();
+        let lr = |g| group_lr(&self.config, g, at);
+        let embeddings = self.model.forward(batch.images);
+        let loss = self.loss.forward(embeddings, batch.labels)?;
+        let value = loss.clone().into_scalar::<f32>() as f64;
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss {
+                value,
+                epoch: at.epoch + 1,
+                step: self.step as u64,
+            });
+        }
+        let scale = self.config.run.loss_scale;
+        let loss = if scale != 1.0 { loss.mul_scalar(scale) } else { loss };
+        let mut grads = loss.backward();
+        // Parameter ids come from the module as it is now (loading a checkpoint gives the
+        // parameters the ids it recorded).
+        let head_ids = param_ids(&self.model.head).0;
+        let (mut backbone_ids, norm_ids) = param_ids(&self.model.backbone);
+        let norm_ids = if self.config.optim.decay_batch_norm {
+            backbone_ids.extend(norm_ids);
+            Vec::new()
+        } else {
+            norm_ids
+        };
+        let mut head = GradientsParams::from_params(&mut grads, &self.model, &head_ids);
+        let mut backbone = GradientsParams::from_params(&mut grads, &self.model, &backbone_ids);
+        let mut norm = GradientsParams::from_params(&mut grads, &self.model, &norm_ids);
+        let margin_ids = self.loss.loss().margin_params();
+        let mut margins = GradientsParams::from_params(&mut grads, self.loss.loss(), &margin_ids);
+        let mut rest = GradientsParams::from_module(&mut grads, self.loss.loss());
+        if scale != 1.0 {
+            for g in [&mut head, &mut backbone, &mut norm] {
+                unscale_grads(g, &self.model, scale);
+            }
+            for g in [&mut margins, &mut rest] {
+                unscale_grads(g, self.loss.loss(), scale);
+            }
+        }
+        let o = &self.config.optim;
+        let mut model = self.model.clone();
+        if !o.backbone.frozen {
+            model = self.optim.backbone.step(lr(ParamGroup::Backbone), model, backbone);
+            model = self.optim.backbone_norm.step(lr(ParamGroup::Backbone), model, norm);
+        }
+        if !o.head.frozen {
+            model = self.optim.head.step(lr(ParamGroup::Head), model, head);
+        }
+        self.model = model;
+        let mut l = self.loss.loss().clone();
+        if !o.loss.frozen {
+            l = self.optim.loss.step(lr(ParamGroup::Loss), l, rest);
+        }
+        if !o.margins.frozen && !margin_ids.is_empty() {
+            l = self.optim.margins.step(lr(ParamGroup::Margins), l, margins);
+        }
+        *self.loss.loss_mut() = l;
+        self.step += 1;
+        Ok(value)
     }
 
-    /// Runs the remaining epochs: trains, evaluates every `eval_every` epochs and after the
-    /// last, writes `last.ckpt` after every epoch and `best.ckpt` when Recall@1 improves,
-    /// `metrics.csv`, `metrics.json` and `plot.svg`. With `stop_after = Some(n)` it returns
-    /// after `n` epochs of this call (used to simulate an interruption).
+    /// Evaluates the current model on `data` and records it.
+    pub fn evaluate(&mut self, data: &EvalData) -> TrainResult<EvalRecord> {
+        let settings = EvalSettings::of(&self.config);
+        let mut record = evaluate(&self.model, data, &settings, &self.device)?;
+        record.step = self.step;
+        record.epoch = self.step as f64 / self.steps_per_epoch as f64;
+        if self.show_progress {
+            let line: Vec<String> =
+                record.recall_at.iter().map(|(k, r)| format!("R@{k} {:.2}", 100.0 * r)).collect();
+            eprintln!(
+                "step {} (epoch {:.2}): {} MAP@R {:.2}",
+                record.step,
+                record.epoch,
+                line.join(" "),
+                100.0 * record.map_at_r
+            );
+        }
+        self.history.evaluations.push(record.clone());
+        Ok(record)
+    }
+
+    /// `last.ckpt`, and a numbered copy when `numbered` and `run.keep_checkpoints` asks.
+    fn write_checkpoints(&self, dir: &Path, numbered: bool) -> TrainResult<()> {
+        let ckpt = self.checkpoint()?;
+        ckpt.save(&dir.join("last.ckpt"))?;
+        if numbered && self.config.run.keep_checkpoints != Keep::None {
+            ckpt.save(&dir.join(format!("step-{:09}.ckpt", self.step)))?;
+            if let Keep::Last(n) = self.config.run.keep_checkpoints {
+                let mut numbered: Vec<PathBuf> = std::fs::read_dir(dir)
+                    .map_err(io_err("listing", dir))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|p| {
+                        p.file_name()
+                            .and_then(|n| n.to_str())
+                            .is_some_and(|n| n.starts_with("step-") && n.ends_with(".ckpt"))
+                    })
+                    .collect();
+                numbered.sort();
+                let excess = numbered.len().saturating_sub(n);
+                for old in &numbered[..excess] {
+                    std::fs::remove_file(old).map_err(io_err("removing", old))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `metrics.csv`, `evaluations.csv`, `metrics.json` and `plot.svg`.
+    fn write_metrics(&self, dir: &Path) -> TrainResult<()> {
+        write_metrics(dir, &self.config.run.recall_ks, &self.history)?;
+        crate::checkpoint::write_atomic(
+            &dir.join("plot.svg"),
+            loss_recall_svg(&self.history).as_bytes(),
+        )
+    }
+
+    /// Runs the rest of the run: trains, evaluates and checkpoints at the configured intervals
+    /// and after the last step, writes `metrics.csv`, `evaluations.csv`, `metrics.json` and
+    /// `plot.svg`. With `stop_after = Some(n)` it returns after `n` steps of this call (used to
+    /// simulate an interruption).
+    ///
+    /// # Errors
+    /// Any data, loss or checkpoint error, and [`TrainError::Config`] when the run would take
+    /// no optimizer step.
     pub fn fit(
         &mut self,
         train: &TrainData,
@@ -335,43 +491,103 @@ impl Trainer {
         let dir = self.output_dir();
         std::fs::create_dir_all(&dir).map_err(io_err("creating output directory", &dir))?;
         self.config.save(&dir.join("config.json"))?;
+        let (total, limit) = self.total_steps();
+        if self.step == 0 && limit == 0 {
+            return Err(TrainError::Config("the run would take no optimizer step".into()));
+        }
+        if self.step == 0 && self.config.run.eval_before && self.history.evaluations.is_empty() {
+            self.evaluate(eval)?;
+        }
+        let spe = self.steps_per_epoch;
         let mut ran = 0;
-        while self.epoch < self.config.epochs {
-            if stop_after.is_some_and(|n| ran >= n) {
-                break;
-            }
-            let mut record = self.train_epoch(train)?;
-            let e = self.config.eval_every;
-            if e > 0 && (self.epoch.is_multiple_of(e) || self.epoch == self.config.epochs) {
-                let ev = self.evaluate(eval)?;
-                let r1 = ev.recall_at.first().map_or(0.0, |x| x.1);
-                let line: Vec<String> =
-                    ev.recall_at.iter().map(|(k, r)| format!("R@{k} {:.2}", 100.0 * r)).collect();
-                if self.show_progress {
-                    eprintln!(
-                        "epoch {}: {} MAP@R {:.2}",
-                        self.epoch,
-                        line.join(" "),
-                        100.0 * ev.map_at_r
-                    );
+        'run: while self.step < limit {
+            let epoch = self.epoch();
+            let first = self.step % spe;
+            let mut progress = Progress::new(
+                epoch + 1,
+                span_in(self.config.run.length, crate::config::Unit::Epoch, spe),
+                spe,
+                self.show_progress,
+            )
+            .with_every(self.config.run.log_every);
+            let mut start = Instant::now();
+            for batch in train.epoch_from(epoch as u64, first, &self.device).take(spe - first) {
+                let batch = batch?;
+                let images = batch.labels.dims()[0];
+                let value = self.train_step(batch)?;
+                self.partial.loss_sum += value;
+                self.partial.steps += 1;
+                self.partial.images += images;
+                let now = Instant::now();
+                self.partial.seconds += (now - start).as_secs_f64();
+                start = now;
+                progress.update(
+                    self.step - epoch * spe,
+                    self.partial.loss_sum / self.partial.steps as f64,
+                    self.partial.images,
+                    self.partial.seconds,
+                );
+                ran += 1;
+                let at_epoch_end = self.step.is_multiple_of(spe);
+                if at_epoch_end {
+                    let p = std::mem::take(&mut self.partial);
+                    self.history.epochs.push(EpochRecord {
+                        epoch: self.epoch(),
+                        loss: p.loss_sum / p.steps.max(1) as f64,
+                        lr: group_lr(
+                            &self.config,
+                            ParamGroup::Backbone,
+                            RunPosition { step: self.step - 1, epoch, steps_per_epoch: spe },
+                        ),
+                        steps: p.steps,
+                        images_per_second: p.images as f64 / p.seconds.max(1e-9),
+                        seconds: p.seconds,
+                        frozen_backbone: self.frozen.unwrap_or(false),
+                    });
                 }
-                record.eval = Some(ev);
-                if self.best.is_none_or(|(_, b)| r1 > b) {
-                    self.best = Some((self.epoch, r1));
-                    self.history.push(record.clone());
-                    self.checkpoint()?.save(&dir.join("best.ckpt"))?;
-                    self.history.pop();
+                let end = self.step == limit;
+                let run = &self.config.run;
+                let eval_due =
+                    run.eval_every.is_some_and(|s| s.due(self.step, self.epoch(), at_epoch_end))
+                        || (self.step == total && run.eval_at_end);
+                if eval_due {
+                    let record = self.evaluate(eval)?;
+                    if self.best.is_none_or(|b| record.headline() > b.value) {
+                        self.best = Some(Best { step: self.step, value: record.headline() });
+                        self.checkpoint()?.save(&dir.join("best.ckpt"))?;
+                    }
+                }
+                let checkpoint_due = self
+                    .config
+                    .run
+                    .checkpoint_every
+                    .is_some_and(|s| s.due(self.step, self.epoch(), at_epoch_end));
+                if checkpoint_due || end {
+                    self.write_checkpoints(&dir, checkpoint_due)?;
+                }
+                if checkpoint_due || eval_due || end || at_epoch_end {
+                    self.write_metrics(&dir)?;
+                }
+                if end || stop_after.is_some_and(|n| ran >= n) {
+                    break 'run;
                 }
             }
-            self.history.push(record);
-            self.checkpoint()?.save(&dir.join("last.ckpt"))?;
-            write_metrics(&dir, &self.config.recall_ks, &self.history)?;
-            crate::checkpoint::write_atomic(
-                &dir.join("plot.svg"),
-                loss_recall_svg(&self.history).as_bytes(),
-            )?;
-            ran += 1;
         }
         Ok(())
+    }
+}
+
+/// JSON views of configuration parts, to compare them.
+mod erased_json {
+    /// A value that serializes to JSON.
+    pub trait Json {
+        /// Its JSON text.
+        fn json(&self) -> String;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn json(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
     }
 }

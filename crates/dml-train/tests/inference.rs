@@ -6,28 +6,28 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use dml_data::Split;
+use dml_train::config::{SamplerConfig, Span};
 use dml_train::data::{EvalData, load_data};
 use dml_train::evaluate::embed;
 use dml_train::infer::{
     EmbeddingFile, TrainedModel, embed_folder, embed_split, query, query_images,
 };
 use dml_train::presets::preset;
-use dml_train::{DatasetKind, LossKind, TrainError, Trainer};
+use dml_train::{DatasetKind, TrainError, Trainer};
 
 /// Trains a tiny synthetic model for two steps and returns it (with `best.ckpt` in `dir`).
 fn trained(dir: &Path) -> Trainer {
     let mut c = preset(DatasetKind::Synthetic);
-    c.output_dir = dir.to_string_lossy().into_owned();
-    c.loss = LossKind::MultiSimilarity;
-    c.embedding_size = 16;
-    c.batch_size = 8;
-    c.samples_per_class = 2;
-    c.epochs = 1;
-    c.max_steps_per_epoch = Some(2);
-    c.warm = 0;
-    c.recall_ks = vec![1];
+    c.run.output_dir = dir.to_string_lossy().into_owned();
+    c.loss = dml_losses::LossConfig::default_for("MultiSimilarityLoss").expect("loss");
+    c.model.embedding_size = Some(16);
+    c.data.batch_size = 8;
+    c.data.sampler = SamplerConfig::MPerClass { m: 2, length: None };
+    c.run.length = Span::Epochs(1);
+    c.run.max_steps_per_epoch = Some(2);
+    c.run.recall_ks = vec![1];
     let (train, eval) = load_data(&c).expect("data");
-    let mut t = Trainer::new(c, train.num_classes(), &Device::flex()).expect("trainer");
+    let mut t = Trainer::for_data(c, &train, &Device::flex()).expect("trainer");
     t.show_progress = false;
     t.fit(&train, &eval, None).expect("fit");
     t

@@ -73,7 +73,8 @@ pub struct AMLoss {
 }
 
 impl AMLossConfig {
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "alpha_pos", self.alpha_pos)?;
         check_positive(NAME, "alpha_neg", self.alpha_neg)?;

@@ -55,8 +55,8 @@ pub struct ArcFaceLoss {
 }
 
 impl ArcFaceLossConfig {
-    /// Checks the configuration (shared with [`ArcFaceLoss::init_with`]).
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_finite(NAME, "margin", self.margin)?;
         check_positive(NAME, "scale", self.scale)?;

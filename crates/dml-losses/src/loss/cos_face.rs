@@ -48,8 +48,8 @@ pub struct CosFaceLoss {
 }
 
 impl CosFaceLossConfig {
-    /// Checks the configuration.
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_finite(NAME, "margin", self.margin)?;
         check_positive(NAME, "scale", self.scale)?;

@@ -211,6 +211,62 @@ impl LossConfig {
         }
     }
 
+    /// Checks every field without building the loss: no class weights or proxies are drawn,
+    /// so checking a configuration never consumes the device's random generator.
+    pub fn validate(&self) -> LossResult<()> {
+        match self {
+            Self::AMLoss(c) => c.validate(),
+            Self::ArcFaceLoss(c) => c.validate(),
+            Self::ArcMarginLoss(c) => c.validate(),
+            Self::CosFaceLoss(c) => c.validate(),
+            Self::MarginLoss(c) => c.validate().map(drop),
+            Self::NormalizedSoftmaxLoss(c) => c.validate(),
+            Self::ProxyAnchorLoss(c) => c.validate(),
+            Self::ProxyNCALoss(c) => c.validate(),
+            Self::SoftmaxLoss(c) => c.validate(),
+            Self::StaticProxyNCALoss(c) => c.validate(),
+            Self::SubCenterArcFaceLoss(c) => c.validate(),
+            // Losses without learnable state draw nothing: building them is the check.
+            other => other.init(&Device::flex()).map(drop),
+        }
+    }
+
+    /// [`MetricLoss::accepts_mined`] of the loss this configuration builds, without building
+    /// it.
+    pub fn accepts_mined(&self) -> bool {
+        match self {
+            Self::AMLoss(_)
+            | Self::ArcFaceLoss(_)
+            | Self::ArcMarginLoss(_)
+            | Self::CosFaceLoss(_)
+            | Self::NormalizedSoftmaxLoss(_)
+            | Self::SoftmaxLoss(_)
+            | Self::StaticProxyNCALoss(_)
+            | Self::SubCenterArcFaceLoss(_) => false,
+            Self::ProxyAnchorLoss(_) | Self::ProxyNCALoss(_) | Self::MarginLoss(_) => true,
+            other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
+        }
+    }
+
+    /// [`MetricLoss::accepts_reference`] of the loss this configuration builds, without
+    /// building it.
+    pub fn accepts_reference(&self) -> bool {
+        match self {
+            Self::AMLoss(_)
+            | Self::ArcFaceLoss(_)
+            | Self::ArcMarginLoss(_)
+            | Self::CosFaceLoss(_)
+            | Self::NormalizedSoftmaxLoss(_)
+            | Self::SoftmaxLoss(_)
+            | Self::StaticProxyNCALoss(_)
+            | Self::SubCenterArcFaceLoss(_)
+            | Self::ProxyAnchorLoss(_)
+            | Self::ProxyNCALoss(_) => false,
+            Self::MarginLoss(_) => true,
+            other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
+        }
+    }
+
     /// Validates the configuration and builds the loss (class weights and proxies drawn from
     /// the device's generator, on `device`).
     pub fn init(&self, device: &Device) -> LossResult<Loss> {
@@ -256,5 +312,22 @@ pub fn loose_name(name: &str) -> String {
     match s.strip_suffix("loss") {
         Some(stem) if !stem.is_empty() => stem.to_string(),
         _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_configuration_accepts_is_what_its_loss_accepts() {
+        let device = Device::flex();
+        for mut config in LossConfig::defaults() {
+            config.set_classes(4, 8);
+            config.validate().unwrap_or_else(|e| panic!("{}: {e}", config.name()));
+            let loss = config.init(&device).expect("builds");
+            assert_eq!(config.accepts_mined(), loss.accepts_mined(), "{}", config.name());
+            assert_eq!(config.accepts_reference(), loss.accepts_reference(), "{}", config.name());
+        }
     }
 }

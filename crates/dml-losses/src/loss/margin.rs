@@ -63,7 +63,8 @@ pub struct MarginLoss {
 }
 
 impl MarginLossConfig {
-    fn validate(&self) -> LossResult<usize> {
+    /// Checks every field without building the loss; returns the number of `beta` values.
+    pub fn validate(&self) -> LossResult<usize> {
         check_finite("MarginLoss", "margin", self.margin)?;
         check_finite("MarginLoss", "nu", self.nu)?;
         check_finite("MarginLoss", "beta", self.beta)?;

@@ -47,8 +47,8 @@ pub struct NormalizedSoftmaxLoss {
 }
 
 impl NormalizedSoftmaxLossConfig {
-    /// Checks the configuration.
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "temperature", self.temperature)?;
         self.reducer.validate()

@@ -61,7 +61,8 @@ pub struct ProxyAnchorLoss {
 }
 
 impl ProxyAnchorLossConfig {
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_finite(NAME, "margin", self.margin)?;
         check_positive(NAME, "alpha", self.alpha)?;

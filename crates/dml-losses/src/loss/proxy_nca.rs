@@ -51,7 +51,8 @@ pub struct ProxyNCALoss {
 }
 
 impl ProxyNCALossConfig {
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "softmax_scale", self.softmax_scale)?;
         self.reducer.validate()

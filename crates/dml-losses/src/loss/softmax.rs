@@ -49,8 +49,8 @@ pub struct SoftmaxLoss {
 }
 
 impl SoftmaxLossConfig {
-    /// Checks the configuration.
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         self.reducer.validate()
     }

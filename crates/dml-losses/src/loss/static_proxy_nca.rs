@@ -50,7 +50,8 @@ pub struct StaticProxyNCALoss {
 }
 
 impl StaticProxyNCALossConfig {
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         if self.num_classes < 2 {
             return Err(invalid(

@@ -57,8 +57,8 @@ pub struct SubCenterArcFaceLoss {
 }
 
 impl SubCenterArcFaceLossConfig {
-    /// Checks the configuration.
-    fn validate(&self) -> LossResult<()> {
+    /// Checks every field without building the loss (no random draws).
+    pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_count(NAME, "sub_centers", self.sub_centers)?;
         check_finite(NAME, "margin", self.margin)?;

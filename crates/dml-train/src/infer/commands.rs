@@ -94,8 +94,11 @@ pub struct QueryArgs {
 fn provenance(model: &TrainedModel) -> HashMap<String, String> {
     HashMap::from([
         ("checkpoint".to_string(), model.checkpoint.display().to_string()),
-        ("model".to_string(), format!("{:?}", model.config.model)),
-        ("embedding_size".to_string(), model.config.embedding_size.to_string()),
+        (
+            "model".to_string(),
+            crate::config::backbone_name(&model.config.model.backbone).to_string(),
+        ),
+        ("embedding_size".to_string(), model.config.embedding_size().to_string()),
     ])
 }
 
@@ -125,15 +128,15 @@ pub fn embed_split(
     workers: usize,
     device: &Device,
 ) -> TrainResult<EmbeddingFile> {
-    let kind = model.config.dataset;
+    let kind = model.config.data.dataset;
     let (embeddings, dim, paths, labels) = match kind {
         DatasetKind::FashionMnist | DatasetKind::Synthetic => {
             let images = if kind == DatasetKind::FashionMnist {
                 MemoryImages::mnist_format(data_dir, split)?
             } else if split == Split::Train {
-                MemoryImages::synthetic(4, 10, model.config.seed)
+                MemoryImages::synthetic(4, 10, model.config.run.seed)
             } else {
-                MemoryImages::synthetic(3, 8, model.config.seed + 1000)
+                MemoryImages::synthetic(3, 8, model.config.run.seed + 1000)
             };
             let (e, d) = model.embed_memory(&images, batch, device)?;
             let name =
@@ -142,7 +145,7 @@ pub fn embed_split(
             (e, d, paths, images.labels.clone())
         }
         _ => {
-            let source = file_split(kind, data_dir, split)?;
+            let source = file_split(kind, data_dir, model.config.data.sop_subset, split)?;
             let paths = (0..source.len()).map(|i| source.describe(i)).collect();
             let labels = source.labels().to_vec();
             let (e, d) = model.embed_source(source, batch, workers, device)?;
@@ -254,7 +257,7 @@ pub fn run_embed(args: &EmbedArgs) -> TrainResult<(usize, usize)> {
             embed_folder(&model, dir, args.run.batch_size, args.run.workers, &device)?
         }
         (None, Some(split)) => {
-            let dir = args.data_dir.clone().unwrap_or_else(|| model.config.data_dir.clone());
+            let dir = args.data_dir.clone().unwrap_or_else(|| model.config.data.dir.clone());
             embed_split(&model, &dir, split, args.run.batch_size, args.run.workers, &device)?
         }
         (None, None) => return Err(TrainError::Config("give --folder or --split".into())),

@@ -10,10 +10,12 @@ use dml_backbones::EmbeddingModel;
 use dml_data::{ImageLoader, ImageSource, LoaderConfig, Normalization, PipelineConfig, Transform};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{ModelKind, TrainConfig};
-use crate::data::{MemoryImages, SequentialBatches, pixel_normalization};
+use dml_backbones::BackboneConfig;
+
+use crate::config::TrainConfig;
+use crate::data::{MemoryImages, SequentialBatches};
 use crate::error::{TrainError, TrainResult};
-use crate::trainer::{CheckpointMeta, build_model, load_module};
+use crate::trainer::{build_model, load_module, read_meta};
 
 /// An embedding network with the configuration it was trained with.
 pub struct TrainedModel {
@@ -34,33 +36,29 @@ impl TrainedModel {
     /// [`TrainError::IncompatibleCheckpoint`] naming the file.
     pub fn load(path: &Path, device: &Device) -> TrainResult<Self> {
         let ckpt = Checkpoint::load(path)?;
-        let meta: CheckpointMeta =
-            serde_json::from_slice(ckpt.section("meta", path)?).map_err(|e| {
-                TrainError::CorruptCheckpoint { path: path.into(), reason: format!("meta: {e}") }
-            })?;
+        let meta = read_meta(&ckpt, path)?;
         let mut config = meta.config;
         // The weights come from the checkpoint: the original ImageNet file is not needed.
         config.pretrained = None;
-        config.init_from = None;
-        config.resume = None;
+        config.run.resume = None;
         let model = build_model(&config, device)?;
         let model = load_module(model, ckpt.section("model", path)?, path, "model")?.valid();
         Ok(Self { model, config, checkpoint: path.to_path_buf() })
     }
 
-    /// The evaluation preprocessing of image files for this model: `Resize(resize)` +
-    /// `CenterCrop(image_size)` with the backbone's normalisation; for the 28x28 grey
+    /// The evaluation preprocessing of image files for this model: the run's test transform
+    /// (`data.test_transform`, by default `Resize(resize)` + `CenterCrop(image_size)` with the
+    /// backbone's normalisation); for the 28x28 grey
     /// network, `Resize(28)` + `CenterCrop(28)` in `[0, 1]` (converted to grey by
     /// [`embed_batch`](Self::embed_batch)).
     pub fn file_pipeline(&self) -> PipelineConfig {
-        match self.config.model {
-            ModelKind::SmallCnn => PipelineConfig::new(vec![
+        match &self.config.model.backbone {
+            BackboneConfig::SmallCnn(_) => PipelineConfig::new(vec![
                 Transform::Resize { size: 28 },
                 Transform::CenterCrop { size: 28 },
             ])
             .with_normalization(Normalization::Unit),
-            model => PipelineConfig::eval(self.config.resize, self.config.image_size)
-                .with_normalization(pixel_normalization(model)),
+            backbone => self.config.data.test_pipeline(backbone),
         }
     }
 
@@ -72,7 +70,8 @@ impl TrainedModel {
     /// - output: `[batch, embedding_size]`
     pub fn embed_batch(&self, images: Tensor<4>) -> Tensor<2> {
         let [b, c, h, w] = images.dims();
-        let images = if self.config.model == ModelKind::SmallCnn && c == 3 {
+        let grey = matches!(self.config.model.backbone, BackboneConfig::SmallCnn(_));
+        let images = if grey && c == 3 {
             // Pillow's convert("L") weights, then the Fashion-MNIST statistics.
             let device = images.device();
             let weights =
@@ -123,7 +122,7 @@ impl TrainedModel {
         batch: usize,
         device: &Device,
     ) -> TrainResult<(Vec<f32>, usize)> {
-        let mut out = Vec::with_capacity(images.len() * self.config.embedding_size);
+        let mut out = Vec::with_capacity(images.len() * self.config.embedding_size());
         let mut dim = 0;
         let idx: Vec<usize> = (0..images.len()).collect();
         for chunk in idx.chunks(batch.max(1)) {

@@ -1,0 +1,429 @@
+//! [`TrainConfig`]: a whole training run as data, made of the libraries' own configuration
+//! types (the backbone and head of `dml-backbones`, the loss and miner of `dml-losses`) and
+//! this crate's data, optimization, schedule and run parts.
+//!
+//! A run's configuration is built in layers: a base (a dataset preset, or a seed system's
+//! defaults), then `--config` files, then flags; each layer is a partial value applied by
+//! [`crate::config::layers::patch`]. The resolved configuration is written as `config.json` beside
+//! the checkpoints and reads back into the same run.
+
+use std::path::Path;
+
+use dml_backbones::{BackboneConfig, EmbeddingModelConfig, Pooling};
+use dml_data::{Normalization, SopSubset, Transform};
+use dml_losses::{
+    CrossBatchMemoryConfig, Distance, LossConfig, LossError, MinerConfig, Reducer, TripletType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::layers::{EnumVariants, Variants, from_value, patch, read_file};
+use super::{
+    DataConfig, DatasetKind, Keep, LrDecay, OptimConfig, OptimizerConfig, RunConfig, SamplerConfig,
+    ScheduleConfig, Span, Unit,
+};
+use crate::error::{TrainError, TrainResult, io_err};
+
+/// Every setting of a training run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The dataset, its transforms, batching and sampling.
+    pub data: DataConfig,
+    /// The network: backbone, pooling, embedding size (or none), normalization, BatchNorm
+    /// freezing (`dml-backbones`' own configuration).
+    pub model: EmbeddingModelConfig,
+    /// PyTorch weights for the backbone (`.pth` or `.safetensors`), or a dml checkpoint
+    /// (`.ckpt`) whose model initializes the whole network (fine-tuning from a classification
+    /// run).
+    pub pretrained: Option<String>,
+    /// The loss (`dml-losses`' own configuration; a loss with class weights or proxies gets
+    /// the training split's class count and the model's embedding size filled in).
+    pub loss: LossConfig,
+    /// What the loss trains on: every pair / triplet of the batch, or what this miner selects.
+    pub miner: Option<MinerConfig>,
+    /// Compare each batch with a queue of recent embeddings (PML's `CrossBatchMemory`, which
+    /// wraps the loss and the miner); its `embedding_size` is filled in from the model.
+    pub memory: Option<CrossBatchMemoryConfig>,
+    /// The optimizers and parameter groups.
+    pub optim: OptimConfig,
+    /// The learning-rate schedule of every parameter group without its own.
+    pub schedule: ScheduleConfig,
+    /// Length, evaluation, checkpoints, output, seed, device.
+    pub run: RunConfig,
+}
+
+impl PartialEq for TrainConfig {
+    /// Equal when their JSON forms are (the library configurations have no `PartialEq`).
+    fn eq(&self, other: &Self) -> bool {
+        serde_json::to_value(self).ok() == serde_json::to_value(other).ok()
+    }
+}
+
+/// The registry of every enum and optional table in a [`TrainConfig`], for
+/// [`crate::config::layers::patch`].
+pub fn variants() -> Variants {
+    let enums = vec![
+        EnumVariants::of(
+            "dataset",
+            &["dataset"],
+            &[
+                DatasetKind::Cub200,
+                DatasetKind::Cars196,
+                DatasetKind::Sop,
+                DatasetKind::Inshop,
+                DatasetKind::FashionMnist,
+                DatasetKind::Synthetic,
+            ],
+        ),
+        EnumVariants::of(
+            "SOP subset",
+            &["sop_subset"],
+            &[
+                SopSubset::Full,
+                SopSubset::Half,
+                SopSubset::Tiny,
+                SopSubset::First { train: 0, test: 0 },
+            ],
+        ),
+        EnumVariants::of("sampler", &["sampler"], &SamplerConfig::defaults()),
+        EnumVariants::of(
+            "transform",
+            &["steps"],
+            &[
+                Transform::Resize { size: 256 },
+                Transform::ResizeExact { width: 256, height: 256 },
+                Transform::CenterCrop { size: 224 },
+                Transform::RandomCrop { size: 224 },
+                Transform::random_resized_crop(224),
+                Transform::HorizontalFlip { probability: 0.5 },
+            ],
+        ),
+        EnumVariants::of(
+            "normalization",
+            &["normalization"],
+            &[
+                Normalization::ImageNet,
+                Normalization::BnInception,
+                Normalization::Unit,
+                Normalization::Custom { scale: 1.0, mean: [0.0; 3], std: [1.0; 3], bgr: false },
+            ],
+        ),
+        EnumVariants::of(
+            "backbone",
+            &["backbone"],
+            &[
+                BackboneConfig::ResNet50(dml_backbones::ResNet50Config::new()),
+                BackboneConfig::BnInception(dml_backbones::BnInceptionConfig::new()),
+                BackboneConfig::SmallCnn(dml_backbones::SmallCnnConfig::new()),
+            ],
+        ),
+        EnumVariants::of("pooling", &["pooling"], &Pooling::defaults()),
+        EnumVariants::of("loss", &["loss"], &LossConfig::defaults()),
+        EnumVariants::of("miner", &["miner"], &MinerConfig::defaults()),
+        EnumVariants::of(
+            "distance",
+            &["distance"],
+            &[
+                Distance::l2(),
+                Distance::Cosine,
+                Distance::DotProduct { normalize_embeddings: true },
+            ],
+        ),
+        EnumVariants::of(
+            "reducer",
+            &["reducer"],
+            &[
+                Reducer::Mean,
+                Reducer::Sum,
+                Reducer::AvgNonZero,
+                Reducer::Threshold { low: None, high: None },
+                Reducer::Divisor { divisor: 1.0 },
+                Reducer::None,
+            ],
+        ),
+        EnumVariants::of(
+            "triplet type",
+            &["type_of_triplets"],
+            &[TripletType::All, TripletType::Hard, TripletType::Semihard, TripletType::Easy],
+        ),
+        EnumVariants::of("optimizer", &["optimizer"], &OptimizerConfig::defaults()),
+        EnumVariants::of("learning-rate decay", &["decay"], &LrDecay::defaults()),
+        EnumVariants::of("unit", &["unit"], &[Unit::Epoch, Unit::Iteration]),
+        EnumVariants::of(
+            "span",
+            &["length", "eval_every", "checkpoint_every", "frozen_backbone", "warmup"],
+            &Span::defaults(),
+        ),
+        EnumVariants::of("retention", &["keep_checkpoints"], &Keep::defaults()),
+    ];
+    let optional_tables = vec![
+        ("memory", serde_json::to_value(CrossBatchMemoryConfig::new(0)).unwrap_or(Value::Null)),
+        ("schedule", serde_json::to_value(ScheduleConfig::default()).unwrap_or(Value::Null)),
+        (
+            "train_transform",
+            serde_json::to_value(dml_data::PipelineConfig::new(Vec::new())).unwrap_or(Value::Null),
+        ),
+        (
+            "test_transform",
+            serde_json::to_value(dml_data::PipelineConfig::new(Vec::new())).unwrap_or(Value::Null),
+        ),
+    ];
+    Variants { enums, optional_tables }
+}
+
+impl TrainConfig {
+    /// A run of `loss` on `data` with `model`, AdamW at 1e-4, a constant rate, `length`
+    /// long, into `output_dir`.
+    pub fn new(
+        data: DataConfig,
+        model: EmbeddingModelConfig,
+        loss: LossConfig,
+        length: Span,
+        output_dir: impl Into<String>,
+    ) -> Self {
+        Self {
+            data,
+            model,
+            pretrained: None,
+            loss,
+            miner: None,
+            memory: None,
+            optim: OptimConfig::new(OptimizerConfig::adamw(), 1e-4),
+            schedule: ScheduleConfig::default(),
+            run: RunConfig::new(length, output_dir),
+        }
+    }
+
+    /// This configuration as a JSON value.
+    pub fn to_value(&self) -> TrainResult<Value> {
+        serde_json::to_value(self)
+            .map_err(|e| TrainError::Config(format!("cannot serialize the configuration: {e}")))
+    }
+
+    /// This configuration with the partial value `layer` applied (`source` names the layer in
+    /// errors: a file name, "flags").
+    ///
+    /// # Errors
+    /// [`TrainError::Config`] naming the source and the key path of an unknown key, an unknown
+    /// variant or a value of the wrong type.
+    pub fn patched(&self, layer: &Value, source: &str) -> TrainResult<Self> {
+        let mut value = self.to_value()?;
+        patch(&mut value, layer, &variants())
+            .map_err(|e| TrainError::Config(format!("{source}: {}", strip_prefix(e))))?;
+        from_value(value, source)
+    }
+
+    /// This configuration with the `.json` / `.toml` file at `path` applied.
+    pub fn patched_with_file(&self, path: &Path) -> TrainResult<Self> {
+        let layer = read_file(path)?;
+        self.patched(&layer, &path.display().to_string())
+    }
+
+    /// Writes the configuration as pretty JSON (atomically).
+    pub fn save(&self, path: &Path) -> TrainResult<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| TrainError::Config(format!("cannot serialize the configuration: {e}")))?;
+        crate::checkpoint::write_atomic(path, text.as_bytes())
+    }
+
+    /// Reads a configuration written by [`TrainConfig::save`] (a complete one; to apply a
+    /// partial file on top of a base, use [`TrainConfig::patched_with_file`]).
+    pub fn load(path: &Path) -> TrainResult<Self> {
+        let text = std::fs::read_to_string(path).map_err(io_err("reading config", path))?;
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))?;
+        from_value(value, &path.display().to_string())
+    }
+
+    /// The embedding size the model produces (`None`: the backbone's pooled feature).
+    pub fn embedding_size(&self) -> usize {
+        self.model.embedding_size.unwrap_or_else(|| feature_channels(&self.model.backbone))
+    }
+
+    /// The loss configuration with the class count and embedding size filled in.
+    pub fn loss_for(&self, num_classes: usize) -> LossConfig {
+        let mut loss = self.loss.clone();
+        loss.set_classes(num_classes, self.embedding_size());
+        loss
+    }
+
+    /// Checks every part, naming the first key that is wrong, and that the parts fit together
+    /// (the backbone and the dataset, the loss and the miner, the memory and the loss), without
+    /// reading any data.
+    pub fn validate(&self) -> TrainResult<()> {
+        self.data.validate()?;
+        self.optim.validate()?;
+        self.schedule.validate("schedule")?;
+        self.run.validate()?;
+        if self.model.embedding_size == Some(0) {
+            return Err(TrainError::Config("`model.embedding_size` must be at least 1".into()));
+        }
+        if let Pooling::Gem(p) = self.model.pooling
+            && !(p.is_finite() && p > 0.0)
+        {
+            return Err(TrainError::Config(format!(
+                "`model.pooling.Gem` must be finite and > 0, got {p}"
+            )));
+        }
+        let grey = matches!(self.model.backbone, BackboneConfig::SmallCnn(_));
+        if self.data.dataset.in_memory() != grey {
+            return Err(TrainError::Config(format!(
+                "`model.backbone` {} does not fit `data.dataset` {:?}: SmallCnn takes the 28x28 \
+                 grey images of fashion_mnist / synthetic; ResNet50 and BnInception take the RGB \
+                 image files of cub200, cars196, sop and inshop",
+                backbone_name(&self.model.backbone),
+                self.data.dataset
+            )));
+        }
+        if let Some((classes, size)) = self.loss.classes() {
+            let d = self.embedding_size();
+            if size != 0 && size != d {
+                return Err(TrainError::Config(format!(
+                    "`loss.{}.embedding_size` is {size} but the model's embeddings have {d} \
+                     (leave it out: it is taken from the model)",
+                    self.loss.name()
+                )));
+            }
+            if let (Some(declared), true) = (self.data.num_classes, classes != 0)
+                && declared != classes
+            {
+                return Err(TrainError::Config(format!(
+                    "`loss.{}.num_classes` is {classes} but `data.num_classes` is {declared}",
+                    self.loss.name()
+                )));
+            }
+        }
+        // Every parameter range is checked by the libraries, without building the loss (which
+        // would draw proxies from the device's generator); the pairing is checked here.
+        let probe = |c: usize| if c == 0 { self.data.num_classes.unwrap_or(2) } else { c };
+        let loss = self.loss_for(self.loss.classes().map_or(2, |(c, _)| probe(c)));
+        loss.validate().map_err(|e| loss_error("loss", self.loss.name(), e))?;
+        if let Some(miner) = &self.miner {
+            miner.init().map_err(|e| loss_error("miner", miner.name(), e))?;
+            if !loss.accepts_mined() {
+                return Err(TrainError::Config(format!(
+                    "`miner` {} does not fit `loss` {}: the loss uses every embedding of the \
+                     batch (or mines its own pairs) and takes no mined pairs or triplets; remove \
+                     the miner",
+                    miner.name(),
+                    self.loss.name()
+                )));
+            }
+        }
+        if let Some(memory) = &self.memory {
+            if memory.memory_size == 0 {
+                return Err(TrainError::Config("`memory.memory_size` must be at least 1".into()));
+            }
+            if memory.memory_size < self.data.batch_size {
+                return Err(TrainError::Config(format!(
+                    "`memory.memory_size` ({}) must hold a batch (data.batch_size {})",
+                    memory.memory_size, self.data.batch_size
+                )));
+            }
+            if !loss.accepts_reference() {
+                return Err(TrainError::Config(format!(
+                    "`memory` does not fit `loss` {}: a cross-batch memory compares the batch \
+                     with stored embeddings, which only pair and triplet losses do",
+                    self.loss.name()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn strip_prefix(e: TrainError) -> String {
+    match e {
+        TrainError::Config(s) => s,
+        other => other.to_string(),
+    }
+}
+
+/// A library's configuration error, with the key path it belongs to
+/// (`loss.ProxyAnchorLoss.alpha`).
+pub(crate) fn loss_error(part: &str, variant: &str, e: LossError) -> TrainError {
+    match e {
+        LossError::InvalidConfig { field, reason, .. } => {
+            TrainError::Config(format!("`{part}.{variant}.{field}` {reason}"))
+        }
+        other => TrainError::Config(format!("`{part}.{variant}`: {other}")),
+    }
+}
+
+/// The backbone's name as written in configuration files.
+pub fn backbone_name(backbone: &BackboneConfig) -> &'static str {
+    match backbone {
+        BackboneConfig::ResNet50(_) => "ResNet50",
+        BackboneConfig::BnInception(_) => "BnInception",
+        BackboneConfig::SmallCnn(_) => "SmallCnn",
+    }
+}
+
+/// Channels of the backbone's last feature map (the unprojected embedding size).
+pub fn feature_channels(backbone: &BackboneConfig) -> usize {
+    match backbone {
+        BackboneConfig::ResNet50(_) => 2048,
+        BackboneConfig::BnInception(_) => 1024,
+        BackboneConfig::SmallCnn(c) => c.channels[2],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::presets::preset;
+    use serde_json::json;
+
+    #[test]
+    fn layers_patch_nested_parts_and_name_unknown_keys() {
+        let base = preset(DatasetKind::Cub200);
+        let c = base
+            .patched(
+                &json!({
+                    "loss": {"TripletMarginLoss": {"margin": 0.2}},
+                    "miner": "batch_hard",
+                    "data": {"batch_size": 64, "sampler": {"MPerClass": {"m": 4}}},
+                    "run": {"length": {"iterations": 300}},
+                }),
+                "test",
+            )
+            .expect("patch");
+        assert!(matches!(&c.loss, LossConfig::TripletMarginLoss(t) if t.margin == 0.2));
+        assert!(matches!(c.miner, Some(MinerConfig::BatchHardMiner(_))));
+        assert_eq!(c.run.length, Span::Iterations(300));
+        assert_eq!(c.data.sampler, SamplerConfig::MPerClass { m: 4, length: None });
+        let err = base.patched(&json!({"loss": {"ProxyAnchorLoss": {"alpah": 3}}}), "f.toml");
+        let msg = err.expect_err("typo").to_string();
+        assert!(msg.contains("f.toml") && msg.contains("`loss.ProxyAnchorLoss.alpah`"), "{msg}");
+        let err = base.patched(&json!({"optim": {"lr": "fast"}}), "f.toml").expect_err("type");
+        assert!(err.to_string().contains("optim.lr"), "{err}");
+    }
+
+    #[test]
+    fn resolved_configs_round_trip_through_json_and_toml() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = preset(DatasetKind::Sop);
+        let json_path = dir.path().join("c.json");
+        c.save(&json_path).expect("save");
+        assert_eq!(TrainConfig::load(&json_path).expect("load"), c);
+        let toml_path = dir.path().join("c.toml");
+        let table: toml::Table = serde_json::from_value(c.to_value().expect("value"))
+            .unwrap_or_else(|_| toml::Table::new());
+        std::fs::write(&toml_path, toml::to_string(&table).expect("toml")).expect("write");
+        assert_eq!(c.patched_with_file(&toml_path).expect("toml"), c);
+    }
+
+    #[test]
+    fn validation_names_the_key_and_checks_the_pairing() {
+        let mut c = preset(DatasetKind::Cub200);
+        c.loss = LossConfig::default_for("AMLoss").expect("AMLoss");
+        c.miner = MinerConfig::default_for("BatchHardMiner");
+        let err = c.validate().expect_err("AMLoss takes no miner").to_string();
+        assert!(err.contains("`miner` BatchHardMiner does not fit `loss` AMLoss"), "{err}");
+        let mut c = preset(DatasetKind::Cub200);
+        c = c.patched(&json!({"loss": {"ProxyAnchorLoss": {"alpha": -1.0}}}), "t").expect("patch");
+        let err = c.validate().expect_err("alpha").to_string();
+        assert!(err.contains("`loss.ProxyAnchorLoss.alpha`"), "{err}");
+    }
+}
