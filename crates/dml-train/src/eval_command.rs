@@ -178,7 +178,7 @@ struct PaddleEvalArgs {
     batch_size: usize,
     #[arg(long, default_value = "3,224,224")]
     image_shape: String,
-    #[arg(long, value_parser = parse_bool, default_value = "True")]
+    #[arg(long, value_parser = parse_bool, default_value = "True", action = clap::ArgAction::Set)]
     use_gpu: bool,
     #[arg(long)]
     pretrained_model: PathBuf,
@@ -202,7 +202,7 @@ struct MindSporeEvalArgs {
     device_id: usize,
     #[arg(long, default_value = "Ascend")]
     device_target: String,
-    #[arg(long, value_parser = parse_bool, default_value = "False")]
+    #[arg(long, value_parser = parse_bool, default_value = "False", action = clap::ArgAction::Set)]
     run_modelarts: bool,
     #[arg(long)]
     device: Option<String>,

@@ -59,19 +59,19 @@ pub struct MindSporeArgs {
     #[arg(long)]
     pub ckpt_path: Option<String>,
     /// Distributed training over the devices of `RANK_SIZE` (not reproduced).
-    #[arg(long, value_parser = parse_bool, default_value = "False")]
+    #[arg(long, value_parser = parse_bool, default_value = "False", action = clap::ArgAction::Set)]
     pub run_distribute: bool,
     /// The device index.
     #[arg(long, default_value_t = 0)]
     pub device_id: usize,
     /// ModelArts paths (not reproduced).
-    #[arg(long, value_parser = parse_bool, default_value = "False")]
+    #[arg(long, value_parser = parse_bool, default_value = "False", action = clap::ArgAction::Set)]
     pub run_modelarts: bool,
     /// Ascend | GPU | CPU (Ascend has no backend in dml).
     #[arg(long, default_value = "Ascend")]
     pub device_target: String,
     /// Evaluate Recall@1 after every epoch.
-    #[arg(long, value_parser = parse_bool, default_value = "False")]
+    #[arg(long, value_parser = parse_bool, default_value = "False", action = clap::ArgAction::Set)]
     pub run_eval: bool,
     /// ModelArts output (used with --run_modelarts only).
     #[arg(long)]
