@@ -93,13 +93,11 @@ fn step(step_size: usize, gamma: f64) -> ScheduleConfig {
     ScheduleConfig::new(LrDecay::Step { step_size, gamma }, Unit::Epoch)
 }
 
-/// LDM's hyperparameters for one README row, asserted field by field.
-#[allow(clippy::too_many_arguments)]
-fn assert_ldm(
-    c: &TrainConfig,
+/// One row of LDM's README: what its command sets (and its defaults).
+struct LdmRow {
     dataset: DatasetKind,
     bn_inception: bool,
-    loss: &str,
+    loss: &'static str,
     batch: usize,
     lr: f64,
     warm: usize,
@@ -107,7 +105,12 @@ fn assert_ldm(
     decay: (usize, f64),
     epochs: usize,
     alpha: f64,
-) {
+}
+
+/// LDM's hyperparameters for one README row, asserted field by field.
+fn assert_ldm(c: &TrainConfig, row: &LdmRow) {
+    let LdmRow { dataset, bn_inception, loss, batch, lr, warm, bn_freeze, decay, epochs, alpha } =
+        *row;
     assert_eq!(c.data.dataset, dataset);
     assert!(matches!(c.model.backbone, BackboneConfig::BnInception(_)) == bn_inception);
     assert_eq!(c.model.embedding_size, Some(512));
@@ -175,18 +178,21 @@ const LDM: [&str; 8] = [
 #[test]
 fn ldm_readme_commands_resolve_to_ldm_hyperparameters_and_train() {
     use DatasetKind::*;
-    let rows: [(DatasetKind, bool, &str, usize, f64, usize, bool, (usize, f64), usize, f64); 8] = [
-        (Cub200, true, "AMLoss", 180, 1e-4, 1, true, (20, 0.5), 40, 48.0),
-        (Cub200, false, "AMLoss", 120, 1e-4, 5, true, (10, 0.5), 40, 48.0),
-        (Cars196, true, "AMLoss", 180, 1e-4, 1, true, (20, 0.5), 40, 48.0),
-        (Cars196, false, "AMLoss", 120, 1e-4, 5, true, (10, 0.5), 40, 48.0),
-        (Sop, true, "AMLoss", 180, 6e-4, 1, false, (20, 0.25), 40, 32.0),
-        (Sop, false, "AMLoss", 180, 6e-4, 5, false, (10, 0.5), 60, 32.0),
-        (Inshop, true, "Proxy_Anchor", 180, 6e-4, 1, false, (20, 0.25), 40, 32.0),
-        (Inshop, false, "AMLoss", 180, 6e-4, 5, false, (10, 0.5), 60, 32.0),
+    let row = |dataset, bn_inception, loss, batch, lr, warm, bn_freeze, decay, epochs, alpha| {
+        LdmRow { dataset, bn_inception, loss, batch, lr, warm, bn_freeze, decay, epochs, alpha }
+    };
+    let rows = [
+        row(Cub200, true, "AMLoss", 180, 1e-4, 1, true, (20, 0.5), 40, 48.0),
+        row(Cub200, false, "AMLoss", 120, 1e-4, 5, true, (10, 0.5), 40, 48.0),
+        row(Cars196, true, "AMLoss", 180, 1e-4, 1, true, (20, 0.5), 40, 48.0),
+        row(Cars196, false, "AMLoss", 120, 1e-4, 5, true, (10, 0.5), 40, 48.0),
+        row(Sop, true, "AMLoss", 180, 6e-4, 1, false, (20, 0.25), 40, 32.0),
+        row(Sop, false, "AMLoss", 180, 6e-4, 5, false, (10, 0.5), 60, 32.0),
+        row(Inshop, true, "Proxy_Anchor", 180, 6e-4, 1, false, (20, 0.25), 40, 32.0),
+        row(Inshop, false, "AMLoss", 180, 6e-4, 5, false, (10, 0.5), 60, 32.0),
     ];
     for (command, row) in LDM.iter().zip(rows) {
-        let data = match row.0 {
+        let data = match row.dataset {
             Cub200 => fixture("cub/CUB_200_2011"),
             Cars196 => fixture("cars196"),
             Sop => fixture("sop/Stanford_Online_Products"),
@@ -198,8 +204,7 @@ fn ldm_readme_commands_resolve_to_ldm_hyperparameters_and_train() {
         args.push(out.path().to_string_lossy().into_owned());
         args.extend(["--max-steps".into(), "2".into()]);
         let c = resolve_command_line(&args).unwrap_or_else(|e| panic!("{command}: {e}"));
-        let (d, bn, loss, batch, lr, warm, freeze, decay, epochs, alpha) = row;
-        assert_ldm(&c, d, bn, loss, batch, lr, warm, freeze, decay, epochs, alpha);
+        assert_ldm(&c, &row);
         train_two_steps(c, 4);
     }
 }
