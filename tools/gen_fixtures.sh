@@ -10,3 +10,5 @@ for script in gen_*.py; do
   echo "== $script"
   PYTHONPATH="$here/.pydeps:$here/tools/fixtures" /usr/bin/python3 "$script"
 done
+echo "== gen_lr_traces.py"
+/usr/bin/python3 "$here/tools/gen_lr_traces.py"
