@@ -19,6 +19,11 @@ pub struct Args {
     /// `.json` / `.toml` files of settings (keys as in `config.json`), applied in order.
     #[arg(long)]
     pub config: Vec<PathBuf>,
+    /// The dataset whose preset the run starts from: cub200 | cars196 | sop | inshop |
+    /// fashion_mnist | synthetic (default: the `data.dataset` of the last `--config` file that
+    /// names one, else the example's own).
+    #[arg(long)]
+    pub dataset: Option<String>,
     /// The loss, by PML's class name (`ProxyAnchorLoss`, `TripletMarginLoss`, ...; case, `_`
     /// and a trailing `Loss` may be left out), with its default settings.
     #[arg(long)]
@@ -107,9 +112,34 @@ impl Args {
         layer
     }
 
-    /// `preset`, then the `--config` files, then the flags, then `--set`; validated.
+    /// The dataset whose preset the run starts from (`--dataset`, else the last `--config`
+    /// file's `data.dataset`), if one is named.
+    pub fn named_dataset(&self) -> TrainResult<Option<crate::config::DatasetKind>> {
+        let mut named = None;
+        for path in &self.config {
+            let layer = crate::config::layers::read_file(path)?;
+            if let Some(d) = layer.get("data").and_then(|d| d.get("dataset")) {
+                named = Some((d.clone(), path.display().to_string()));
+            }
+        }
+        if let Some(d) = &self.dataset {
+            named = Some((Value::String(d.clone()), "--dataset".into()));
+        }
+        named
+            .map(|(v, source)| {
+                crate::config::layers::from_value(serde_json::json!({ "dataset": v }), &source)
+                    .map(|w: DatasetOnly| w.dataset)
+            })
+            .transpose()
+    }
+
+    /// `preset` (or the preset of the dataset [`Args::named_dataset`] names), then the
+    /// `--config` files, then the flags, then `--set`; validated.
     pub fn resolve(&self, preset: TrainConfig) -> TrainResult<TrainConfig> {
-        let mut config = preset;
+        let mut config = match self.named_dataset()? {
+            Some(kind) if kind != preset.data.dataset => crate::presets::preset(kind),
+            _ => preset,
+        };
         for path in &self.config {
             config = config.patched_with_file(path)?;
         }
@@ -118,6 +148,13 @@ impl Args {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// `{"dataset": ...}`, to read a dataset name with the configuration's own spelling.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DatasetOnly {
+    dataset: crate::config::DatasetKind,
 }
 
 #[cfg(test)]

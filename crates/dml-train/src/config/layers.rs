@@ -23,8 +23,9 @@ use crate::error::{TrainError, TrainResult, io_err};
 pub struct EnumVariants {
     /// The enum's name, for error messages (`"loss"`).
     pub what: &'static str,
-    /// The keys whose values are of this enum (`["distance"]`); for the elements of a list,
-    /// the list's key.
+    /// The keys whose values are of this enum (`["distance"]`): the innermost key of the value's
+    /// path, or, written `^a.b`, the whole path (`^loss` is the top-level `loss` only); for the
+    /// elements of a list, the list's key.
     pub keys: &'static [&'static str],
     /// `(variant name, serialized default)` in declaration order.
     pub variants: Vec<(String, Value)>,
@@ -68,10 +69,14 @@ pub struct Variants {
 }
 
 impl Variants {
-    /// The enum whose values sit under the innermost named key of `path`.
+    /// The enum whose values sit at `path`: by the whole path (`^a.b` keys) or by its innermost
+    /// named key.
     fn enum_at(&self, path: &[String]) -> Option<&EnumVariants> {
-        let key = path.iter().rev().find(|k| k.parse::<usize>().is_err())?;
-        self.enums.iter().find(|e| e.keys.contains(&key.as_str()))
+        let named: Vec<&str> =
+            path.iter().map(String::as_str).filter(|k| k.parse::<usize>().is_err()).collect();
+        let whole = format!("^{}", named.join("."));
+        let key = *named.last()?;
+        self.enums.iter().find(|e| e.keys.iter().any(|k| *k == whole || *k == key))
     }
 }
 

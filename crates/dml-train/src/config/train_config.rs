@@ -119,8 +119,8 @@ pub fn variants() -> Variants {
             ],
         ),
         EnumVariants::of("pooling", &["pooling"], &Pooling::defaults()),
-        EnumVariants::of("loss", &["loss"], &LossConfig::defaults()),
-        EnumVariants::of("miner", &["miner"], &MinerConfig::defaults()),
+        EnumVariants::of("loss", &["^loss"], &LossConfig::defaults()),
+        EnumVariants::of("miner", &["^miner"], &MinerConfig::defaults()),
         EnumVariants::of(
             "distance",
             &["distance"],
@@ -211,6 +211,12 @@ impl TrainConfig {
         let mut value = self.to_value()?;
         patch(&mut value, layer, &variants())
             .map_err(|e| TrainError::Config(format!("{source}: {}", strip_prefix(e))))?;
+        // TOML has no null: `model.embedding_size = 0` says "no projection".
+        if let Some(size) = value.pointer_mut("/model/embedding_size")
+            && size.as_u64() == Some(0)
+        {
+            *size = Value::Null;
+        }
         from_value(value, source)
     }
 
