@@ -11,7 +11,9 @@ use dml::train::run::{config_from_env, train};
 
 fn main() {
     let start = Instant::now();
+    let mut data_dir = String::new();
     let result = config_from_env(DatasetKind::FashionMnist).and_then(|c| {
+        data_dir = c.data.dir.clone();
         println!(
             "quickstart: {} on Fashion-MNIST classes 0-4 ({}), {:?}, batch {}, embedding {}",
             c.loss.name(),
@@ -38,7 +40,12 @@ fn main() {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            if matches!(e, dml::train::TrainError::Data(_)) {
+            let dir = std::path::Path::new(&data_dir);
+            let installed = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"]
+                .iter()
+                .any(|f| dir.join(f).exists());
+            // Only when the files are missing: other data errors name their own problem.
+            if matches!(e, dml::train::TrainError::Data(_)) && !installed {
                 eprintln!(
                     "hint: install the data with `sudo apt-get install dataset-fashion-mnist`, or pass --data-dir"
                 );

@@ -21,6 +21,12 @@ const HEADER: usize = 8 + 8 + 4;
 /// Writes `bytes` to `path` atomically: the file either keeps its old content or holds all
 /// of the new one, whatever happens during the write.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> TrainResult<()> {
+    write_atomic_with(path, bytes, &|| {})
+}
+
+/// [`write_atomic`], calling `midway` when half of the bytes are in the temporary file (the
+/// crash tests' fault point, [`crate::fault`]).
+pub fn write_atomic_with(path: &Path, bytes: &[u8], midway: &dyn Fn()) -> TrainResult<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -30,7 +36,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> TrainResult<()> {
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = File::create(&tmp).map_err(io_err("creating", &tmp))?;
-        file.write_all(bytes).map_err(io_err("writing", &tmp))?;
+        let half = bytes.len() / 2;
+        file.write_all(&bytes[..half]).map_err(io_err("writing", &tmp))?;
+        file.flush().map_err(io_err("writing", &tmp))?;
+        midway();
+        file.write_all(&bytes[half..]).map_err(io_err("writing", &tmp))?;
         file.sync_all().map_err(io_err("syncing", &tmp))?;
         drop(file);
         std::fs::rename(&tmp, path).map_err(io_err("renaming into", path))?;
@@ -129,6 +139,12 @@ impl Checkpoint {
     /// Writes the checkpoint atomically.
     pub fn save(&self, path: &Path) -> TrainResult<()> {
         write_atomic(path, &self.to_bytes())
+    }
+
+    /// Writes the checkpoint atomically, calling `midway` half way through (see
+    /// [`write_atomic_with`]).
+    pub fn save_with(&self, path: &Path, midway: &dyn Fn()) -> TrainResult<()> {
+        write_atomic_with(path, &self.to_bytes(), midway)
     }
 
     /// Reads and checks a checkpoint; a missing file is [`TrainError::MissingCheckpoint`], a

@@ -39,6 +39,9 @@ pub struct MemoryImages {
     pub shape: [usize; 3],
     /// One label per image.
     pub labels: Vec<usize>,
+    /// What each image is (`<idx file>[<index in the file>]`, or `synthetic/<i>`): the ids an
+    /// embedding index of the split records.
+    pub ids: Vec<String>,
 }
 
 impl MemoryImages {
@@ -62,6 +65,7 @@ impl MemoryImages {
         let per = self.shape.iter().product::<usize>();
         if n < self.len() {
             self.labels.truncate(n);
+            self.ids.truncate(n);
             self.pixels = Arc::new(self.pixels[..n * per].to_vec());
         }
         self
@@ -85,14 +89,35 @@ impl MemoryImages {
     /// Fashion-MNIST (or any MNIST-format directory): `Train` = classes 0-4 of the train
     /// files, `Test` = classes 5-9 of the t10k files, labels remapped to 0-4; pixels scaled to
     /// `[0, 1]` and normalized with Fashion-MNIST's mean and std, 1 channel.
+    ///
+    /// # Errors
+    /// [`TrainError::Data`] naming the file for a missing or malformed file, a label outside
+    /// 0-9, a file without images, or images smaller than the small CNN takes (8x8: it pools
+    /// three times by 2).
     pub fn mnist_format(dir: &str, split: Split) -> TrainResult<Self> {
         let set = MnistFormat::new(dir).load(split).map_err(data_err)?;
+        if set.rows < 8 || set.cols < 8 {
+            return Err(TrainError::Data(format!(
+                "{}: its images are {}x{} pixels; the small CNN needs at least 8x8 (it pools \
+                 three times by 2)",
+                set.source.display(),
+                set.rows,
+                set.cols
+            )));
+        }
+        if set.is_empty() {
+            return Err(TrainError::Data(format!(
+                "{}: no image of the {split} classes",
+                set.source.display()
+            )));
+        }
         let (mean, std) = (0.2860f32, 0.3530f32);
         let pixels = set.pixels.iter().map(|&p| (p as f32 / 255.0 - mean) / std).collect();
         Ok(Self {
             pixels: Arc::new(pixels),
             shape: [1, set.rows, set.cols],
             labels: set.labels().to_vec(),
+            ids: (0..set.len()).map(|i| set.describe(i)).collect(),
         })
     }
 
@@ -118,7 +143,8 @@ impl MemoryImages {
                 labels.push(c);
             }
         }
-        Self { pixels: Arc::new(pixels), shape: [1, 28, 28], labels }
+        let ids = (0..labels.len()).map(|i| format!("synthetic/seed-{seed}/{i}")).collect();
+        Self { pixels: Arc::new(pixels), shape: [1, 28, 28], labels, ids }
     }
 }
 

@@ -62,6 +62,44 @@ pub enum TrainError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Another process is training into the run directory.
+    #[error(
+        "run directory {path} is in use by another run ({holder}); wait for it to finish or \
+         choose another --output-dir"
+    )]
+    RunDirectoryInUse {
+        /// The run directory.
+        path: PathBuf,
+        /// Who holds it (`process 1234, started ...`), as its lock file says.
+        holder: String,
+    },
+    /// The run directory holds the results of another run.
+    #[error(
+        "run directory {path} holds an earlier run ({found}); pass --resume {path}/last.ckpt to \
+         continue it, --overwrite to replace it, or choose another --output-dir"
+    )]
+    RunDirectoryOccupied {
+        /// The run directory.
+        path: PathBuf,
+        /// What is there.
+        found: String,
+    },
+    /// An embedding index was not computed by the checkpoint it is used with.
+    #[error(
+        "embedding index {index} was computed by the model with weights {index_hash}, but \
+         checkpoint {checkpoint} holds weights {checkpoint_hash}: embed the images again with \
+         this checkpoint"
+    )]
+    ProvenanceMismatch {
+        /// The index.
+        index: PathBuf,
+        /// The weights hash it records (or "none").
+        index_hash: String,
+        /// The checkpoint.
+        checkpoint: PathBuf,
+        /// The checkpoint's weights hash.
+        checkpoint_hash: String,
+    },
     /// The loss became NaN or infinite.
     #[error("the loss is not finite ({value}) at epoch {epoch}, step {step}")]
     NonFiniteLoss {

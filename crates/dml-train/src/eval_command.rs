@@ -64,6 +64,10 @@ pub struct EvaluateArgs {
     /// Where the JSON results go (default: `evaluation.json` beside the checkpoint).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Evaluate the labelled rows of this embedding file (written by `embed` with this
+    /// checkpoint; refused when its weights hash differs) instead of embedding the split.
+    #[arg(long, conflicts_with = "split")]
+    pub index: Option<PathBuf>,
 }
 
 /// An evaluation's results, as written to JSON.
@@ -108,9 +112,25 @@ fn run_with(
     config.data.num_workers = args.workers;
     config.data.max_eval_images = args.max_images;
     config.run.validate()?;
-    let data = load_eval(&config, args.split)?;
-    let metrics = evaluate(&trained.model, &data, &EvalSettings::of(&config), &device)?;
+    let settings = EvalSettings::of(&config);
+    let metrics = match &args.index {
+        Some(path) => {
+            let index = crate::infer::EmbeddingFile::load(path)?;
+            crate::infer::check_index(&trained, &index)?;
+            evaluate_index(&index, path, &settings)?
+        }
+        None => {
+            let data = load_eval(&config, args.split)?;
+            evaluate(&trained.model, &data, &settings, &device)?
+        }
+    };
     let split = match args.split {
+        _ if args.index.is_some() => {
+            format!(
+                "index {}",
+                args.index.as_ref().map_or(String::new(), |p| p.display().to_string())
+            )
+        }
         Some(s) => s.to_string(),
         None if config.data.dataset == DatasetKind::Inshop => "query/gallery".into(),
         None => "test".into(),
@@ -128,6 +148,55 @@ fn run_with(
         .map_err(|e| TrainError::Eval(format!("cannot serialize the report: {e}")))?;
     crate::checkpoint::write_atomic(&out, json.as_bytes())?;
     Ok(report)
+}
+
+/// Self-retrieval metrics of an embedding file's labelled rows.
+fn evaluate_index(
+    index: &crate::infer::EmbeddingFile,
+    path: &std::path::Path,
+    settings: &EvalSettings,
+) -> TrainResult<EvalRecord> {
+    let start = std::time::Instant::now();
+    let err = |e: dml_eval::EvalError| TrainError::Eval(format!("{}: {e}", path.display()));
+    let labels = index.labels.clone().ok_or_else(|| {
+        TrainError::Eval(format!("{}: the index has no labels to evaluate with", path.display()))
+    })?;
+    if labels.iter().any(|&l| l < 0) {
+        return Err(TrainError::Eval(format!(
+            "{}: some rows are unlabelled (label -1); evaluate a folder of class folders only",
+            path.display()
+        )));
+    }
+    let e = dml_eval::Embeddings::from_slice(&index.embeddings, index.dim).map_err(err)?;
+    let k = dml_eval::required_k(&labels, &labels, true, &settings.recall_ks);
+    let knn = dml_eval::knn_self(&e, &dml_eval::KnnConfig::new(k).with_distance(settings.distance))
+        .map_err(err)?;
+    let m =
+        dml_eval::retrieval_metrics_self(&knn, &labels, &settings.recall_ks, false).map_err(err)?;
+    let (nmi, ami) = if settings.clustering {
+        let c = dml_eval::clustering_metrics(
+            &e,
+            &labels,
+            &dml_eval::KMeansConfig::new(1).with_seed(settings.seed),
+        )
+        .map_err(err)?;
+        (Some(c.nmi), Some(c.ami))
+    } else {
+        (None, None)
+    };
+    let o = m.overall;
+    Ok(EvalRecord {
+        step: 0,
+        epoch: 0.0,
+        recall_at: o.recall_at,
+        precision_at_1: o.precision_at_1,
+        r_precision: o.r_precision,
+        map_at_r: o.map_at_r,
+        nmi,
+        ami,
+        queries: o.num_queries,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// LDM's `evaluate.py` flags (`--resume` is the checkpoint).
@@ -237,6 +306,7 @@ pub fn evaluate_command_line(
         workers: 2,
         device: "cpu".into(),
         out: None,
+        index: None,
     };
     match argv.get(1).map(String::as_str) {
         Some("ldm") => {

@@ -21,6 +21,7 @@ pub mod device;
 pub mod error;
 pub mod eval_command;
 pub mod evaluate;
+pub mod fault;
 pub mod infer;
 pub mod loss;
 pub mod metrics;
@@ -28,7 +29,9 @@ pub mod optim;
 pub mod plot;
 pub mod presets;
 pub mod progress;
+pub mod provenance;
 pub mod run;
+pub mod run_dir;
 pub mod seeds;
 pub mod trainer;
 

@@ -52,11 +52,35 @@ pub struct Best {
     pub value: f64,
 }
 
+/// One stretch of a run: its first start, or a resume (with the settings that changed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSegment {
+    /// Optimizer steps taken when this stretch began.
+    pub started_at_step: usize,
+    /// Unix time it began.
+    pub started_at: u64,
+    /// [`crate::provenance::config_hash`] of its configuration.
+    pub config_hash: String,
+    /// The settings that differ from the previous stretch's (`path: old -> new`), allowed by
+    /// `run.allow_config_change`.
+    pub changes: Vec<String>,
+    /// The previous stretch's configuration, when it differed.
+    pub previous_config: Option<TrainConfig>,
+}
+
 /// The `meta` section of a checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointMeta {
     /// Format version.
     pub version: u32,
+    /// The run's identity, kept across resumes (the run directory's owner).
+    pub run_id: String,
+    /// [`crate::provenance::weights_hash`] of the model: the weights' content hash.
+    pub model_hash: String,
+    /// [`crate::provenance::config_hash`] of the configuration.
+    pub config_hash: String,
+    /// Every start and resume of the run.
+    pub segments: Vec<RunSegment>,
     /// Optimizer steps taken.
     pub step: usize,
     /// Optimizer steps per epoch of the run that wrote it.
@@ -167,7 +191,26 @@ pub struct Trainer {
     pub best: Option<Best>,
     /// Print the progress line and evaluation results.
     pub show_progress: bool,
+    /// The run's identity (kept across resumes).
+    pub run_id: String,
+    /// Every start and resume of the run.
+    pub segments: Vec<RunSegment>,
     frozen: Option<bool>,
+    run_dir: Option<crate::run_dir::RunDir>,
+    pending_changes: Vec<String>,
+    pending_previous: Option<TrainConfig>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A fresh run id: the start time in nanoseconds and the process id, in hex.
+fn new_run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
 }
 
 impl Trainer {
@@ -214,7 +257,12 @@ impl Trainer {
             partial: EpochProgress::default(),
             best: None,
             show_progress: true,
+            run_id: new_run_id(),
+            segments: Vec::new(),
             frozen: None,
+            run_dir: None,
+            pending_changes: Vec::new(),
+            pending_previous: None,
         };
         if let Some(path) = trainer.config.run.resume.clone() {
             trainer.load_checkpoint(Path::new(&path))?;
@@ -251,8 +299,13 @@ impl Trainer {
 
     /// Serializes everything needed to continue the run.
     pub fn checkpoint(&self) -> TrainResult<Checkpoint> {
+        let model = module_bytes(&self.model)?;
         let meta = CheckpointMeta {
             version: META_VERSION,
+            run_id: self.run_id.clone(),
+            model_hash: crate::provenance::weights_hash(&self.model),
+            config_hash: crate::provenance::config_hash(&self.config),
+            segments: self.segments.clone(),
             step: self.step,
             steps_per_epoch: self.steps_per_epoch,
             config: self.config.clone(),
@@ -266,7 +319,7 @@ impl Trainer {
             "meta",
             serde_json::to_vec_pretty(&meta).map_err(|e| TrainError::Config(e.to_string()))?,
         );
-        c.insert("model", module_bytes(&self.model)?);
+        c.insert("model", model);
         c.insert("loss", module_bytes(self.loss.loss())?);
         if let Some(bytes) = self.loss.memory_bytes()? {
             c.insert("memory", bytes);
@@ -303,6 +356,20 @@ impl Trainer {
                 meta.num_classes, self.num_classes
             )));
         }
+        let old = crate::provenance::computing_settings(a);
+        let new = crate::provenance::computing_settings(b);
+        let changes = crate::provenance::differences(&old, &new);
+        if !changes.is_empty() && !b.run.allow_config_change {
+            return Err(incompatible(format!(
+                "the run's settings changed, which breaks an exact continuation: {}; pass \
+                 --allow-config-change to resume anyway (the run's history.json keeps both)",
+                changes.join("; ")
+            )));
+        }
+        if !changes.is_empty() {
+            self.pending_changes = changes;
+            self.pending_previous = Some(a.clone());
+        }
         if meta.steps_per_epoch != self.steps_per_epoch {
             return Err(incompatible(format!(
                 "{} steps per epoch, the data gives {}",
@@ -326,6 +393,18 @@ impl Trainer {
                 })?;
             }
         }
+        let actual = crate::provenance::weights_hash(&self.model);
+        if actual != meta.model_hash {
+            return Err(TrainError::CorruptCheckpoint {
+                path: path.into(),
+                reason: format!(
+                    "its weights hash to {actual}, its metadata says {}",
+                    meta.model_hash
+                ),
+            });
+        }
+        self.run_id = meta.run_id;
+        self.segments = meta.segments;
         self.step = meta.step;
         self.history = meta.history;
         self.partial = meta.partial;
@@ -372,6 +451,7 @@ impl Trainer {
         let scale = self.config.run.loss_scale;
         let loss = if scale != 1.0 { loss.mul_scalar(scale) } else { loss };
         let mut grads = loss.backward();
+        crate::fault::pause("mid-step", self.step + 1);
         // Parameter ids come from the module as it is now (loading a checkpoint gives the
         // parameters the ids it recorded).
         let head_ids = param_ids(&self.model.head).0;
@@ -442,7 +522,11 @@ impl Trainer {
     /// `last.ckpt`, and a numbered copy when `numbered` and `run.keep_checkpoints` asks.
     fn write_checkpoints(&self, dir: &Path, numbered: bool) -> TrainResult<()> {
         let ckpt = self.checkpoint()?;
-        ckpt.save(&dir.join("last.ckpt"))?;
+        let step = self.step;
+        ckpt.save_with(&dir.join("last.ckpt"), &|| {
+            crate::fault::pause("mid-checkpoint-write", step)
+        })?;
+        crate::fault::pause("between-writes", step);
         if numbered && self.config.run.keep_checkpoints != Keep::None {
             ckpt.save(&dir.join(format!("step-{:09}.ckpt", self.step)))?;
             if let Keep::Last(n) = self.config.run.keep_checkpoints {
@@ -488,13 +572,47 @@ impl Trainer {
         eval: &EvalData,
         stop_after: Option<usize>,
     ) -> TrainResult<()> {
+        let result = self.fit_holding_the_directory(train, eval, stop_after);
+        // The directory is the run's while it trains: released when this call ends.
+        self.run_dir = None;
+        result
+    }
+
+    fn fit_holding_the_directory(
+        &mut self,
+        train: &TrainData,
+        eval: &EvalData,
+        stop_after: Option<usize>,
+    ) -> TrainResult<()> {
         let dir = self.output_dir();
-        std::fs::create_dir_all(&dir).map_err(io_err("creating output directory", &dir))?;
-        self.config.save(&dir.join("config.json"))?;
+        self.run_dir =
+            Some(crate::run_dir::RunDir::claim(&dir, &self.run_id, self.config.run.overwrite)?);
         let (total, limit) = self.total_steps();
-        if self.step == 0 && limit == 0 {
-            return Err(TrainError::Config("the run would take no optimizer step".into()));
+        if self.step >= limit {
+            return Err(TrainError::Config(format!(
+                "nothing to train: the run is at step {} of {limit} (run.length {:?}{}); a run \
+                 that takes no optimizer step is not a result",
+                self.step,
+                self.config.run.length,
+                self.config.run.max_steps.map_or(String::new(), |m| format!(", run.max_steps {m}"))
+            )));
         }
+        if self.segments.last().is_none_or(|s| s.started_at_step != self.step) {
+            self.segments.push(RunSegment {
+                started_at_step: self.step,
+                started_at: unix_now(),
+                config_hash: crate::provenance::config_hash(&self.config),
+                changes: std::mem::take(&mut self.pending_changes),
+                previous_config: self.pending_previous.take(),
+            });
+        }
+        self.config.save(&dir.join("config.json"))?;
+        let history = serde_json::to_string_pretty(&serde_json::json!({
+            "run_id": self.run_id,
+            "segments": self.segments,
+        }))
+        .map_err(|e| TrainError::Config(e.to_string()))?;
+        crate::checkpoint::write_atomic(&dir.join("history.json"), history.as_bytes())?;
         if self.step == 0 && self.config.run.eval_before && self.history.evaluations.is_empty() {
             self.evaluate(eval)?;
         }

@@ -69,7 +69,8 @@ fn checkpoint_model_embeds_like_the_trainer_and_files_round_trip() {
     let max =
         file.embeddings.iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(max < 1e-5, "checkpoint model differs from the trainer's by {max}");
-    assert_eq!(file.paths[3], "synthetic/test/3");
+    // Synthetic images are named by their generator's seed (the test split's is seed + 1000).
+    assert_eq!(file.paths[3], "synthetic/seed-1001/3");
     assert_eq!(file.labels.as_ref().map(Vec::len), Some(file.rows()));
 
     for name in ["split.npy", "split.safetensors"] {
@@ -90,11 +91,15 @@ fn folder_embedding_and_query_find_the_image_itself_first() {
     let model = TrainedModel::load(&dir.path().join("best.ckpt"), &device).expect("loads");
     let images = dir.path().join("images");
     let paths = image_folder(&images, &["cat", "dog"], 3);
+    // An image directly in the root has no class: it is not labelled like the first class.
+    std::fs::copy(&paths[0], images.join("loose.png")).expect("copy");
 
     let index = embed_folder(&model, &images, 4, 2, &device).expect("folder");
-    assert_eq!(index.rows(), 6);
-    assert_eq!(index.labels, Some(vec![0, 0, 0, 1, 1, 1]));
+    assert_eq!(index.rows(), 7);
+    assert_eq!(index.labels, Some(vec![0, 0, 0, 1, 1, 1, -1]));
     assert!(index.paths[0].ends_with("cat/0.png"), "{:?}", index.paths);
+    assert!(index.paths[6].ends_with("loose.png"), "{:?}", index.paths);
+    assert_eq!(index.info.get("classes").map(String::as_str), Some(r#"["cat","dog"]"#));
     for row in index.embeddings.chunks(index.dim) {
         let norm = row.iter().map(|v| v * v).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "inference embeddings are L2-normalized: {norm}");
@@ -116,7 +121,7 @@ fn folder_embedding_and_query_find_the_image_itself_first() {
     assert_eq!(first.neighbours[0].label, Some(1));
     // k larger than the index is clamped.
     let all = query(&model, &index, &queries[..1], 50, 8, 0, &device).expect("query");
-    assert_eq!(all[0].neighbours.len(), 6);
+    assert_eq!(all[0].neighbours.len(), 7);
 }
 
 #[test]

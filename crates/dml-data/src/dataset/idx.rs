@@ -40,12 +40,19 @@ pub fn read_idx_u8(path: &Path) -> DataResult<(Vec<usize>, Vec<u8>)> {
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let n = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-    if n != Some(bytes.len() - header) {
-        return Err(err(format!(
-            "dimensions {dims:?} need {n:?} bytes, the file holds {}",
-            bytes.len() - header
-        )));
+    let held = bytes.len() - header;
+    match dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n == held => {}
+        Some(n) => {
+            return Err(err(format!(
+                "dimensions {dims:?} need {n} bytes of data, the file holds {held}"
+            )));
+        }
+        None => {
+            return Err(err(format!(
+                "dimensions {dims:?} are too large (their product overflows)"
+            )));
+        }
     }
     Ok((dims, bytes[header..].to_vec()))
 }
@@ -84,6 +91,18 @@ impl IdxDataset {
                 ),
             });
         };
+        if n == 0 {
+            return Err(DataError::Format {
+                path: images.to_path_buf(),
+                message: "the file holds no images (its first dimension is 0)".into(),
+            });
+        }
+        if rows == 0 || cols == 0 {
+            return Err(DataError::Format {
+                path: images.to_path_buf(),
+                message: format!("its images are {rows}x{cols} pixels"),
+            });
+        }
         let (ldims, original_labels) = read_idx_u8(labels)?;
         if ldims != [n] {
             return Err(DataError::Format {
@@ -169,11 +188,13 @@ impl ImageSource for IdxDataset {
 /// optionally with a `.gz` suffix), e.g. Debian's `dataset-fashion-mnist` in
 /// `/usr/share/datasets/fashion-mnist`, with a zero-shot split by class: `Train` is the
 /// train files' images of classes `0..k`, `Test` the t10k files' images of classes
-/// `k..` (labels remapped to `0..C-1` in ascending class order). `k` defaults to 5.
+/// `k..` (labels remapped to `0..C-1` in ascending class order). `k` defaults to 5. The files
+/// declare 10 classes (0-9); a label outside them is an error naming the file and the image.
 #[derive(Debug, Clone)]
 pub struct MnistFormat {
     dir: PathBuf,
     train_classes: u8,
+    num_classes: u8,
 }
 
 impl MnistFormat {
@@ -182,7 +203,14 @@ impl MnistFormat {
 
     /// A reader for the idx files in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), train_classes: 5 }
+        Self { dir: dir.into(), train_classes: 5, num_classes: 10 }
+    }
+
+    /// The number of classes the files declare (labels `0..n`; 10 for MNIST and
+    /// Fashion-MNIST).
+    pub fn with_num_classes(mut self, n: u8) -> Self {
+        self.num_classes = n;
+        self
     }
 
     /// Trains on classes `0..k`, tests on classes `k..`.
@@ -216,10 +244,21 @@ impl MnistFormat {
                 });
             }
         };
-        IdxDataset::read(
-            &self.file(&format!("{prefix}-images-idx3-ubyte"))?,
-            &self.file(&format!("{prefix}-labels-idx1-ubyte"))?,
-        )
+        let labels = self.file(&format!("{prefix}-labels-idx1-ubyte"))?;
+        let set = IdxDataset::read(&self.file(&format!("{prefix}-images-idx3-ubyte"))?, &labels)?;
+        if let Some((i, &c)) =
+            set.original_labels.iter().enumerate().find(|(_, c)| **c >= self.num_classes)
+        {
+            return Err(DataError::Format {
+                path: labels,
+                message: format!(
+                    "image {i} has label {c}, outside the dataset's {} classes 0..={}",
+                    self.num_classes,
+                    self.num_classes.saturating_sub(1)
+                ),
+            });
+        }
+        Ok(set)
     }
 
     /// The zero-shot split: train-file images of classes `0..k` or t10k-file images of

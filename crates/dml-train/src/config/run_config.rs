@@ -114,6 +114,12 @@ pub struct RunConfig {
     /// Print the progress line every this many steps (PaddlePaddle's `display_iter_step`);
     /// `None` redraws it on a terminal and prints it every 10 s in logs.
     pub log_every: Option<usize>,
+    /// Replace the results of an earlier run found in `output_dir` (otherwise such a directory
+    /// is refused).
+    pub overwrite: bool,
+    /// Resume even though the configuration differs from the checkpoint's in settings that
+    /// change what is computed (the run's `history.json` records both).
+    pub allow_config_change: bool,
     /// Static loss scale (MindSpore's `loss_scale`): the loss is multiplied by it before the
     /// backward pass and every gradient divided by it after. A power of two, so that in float32
     /// the scaled run is bit-identical to the unscaled one.
@@ -139,6 +145,8 @@ impl RunConfig {
             max_steps_per_epoch: None,
             max_steps: None,
             log_every: None,
+            overwrite: false,
+            allow_config_change: false,
             loss_scale: 1.0,
         }
     }

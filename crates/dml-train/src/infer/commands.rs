@@ -99,7 +99,29 @@ fn provenance(model: &TrainedModel) -> HashMap<String, String> {
             crate::config::backbone_name(&model.config.model.backbone).to_string(),
         ),
         ("embedding_size".to_string(), model.config.embedding_size().to_string()),
+        ("model_hash".to_string(), model.model_hash.clone()),
+        ("config_hash".to_string(), model.config_hash.clone()),
     ])
+}
+
+/// Checks that `index` was computed by `model` (their weights hashes agree).
+///
+/// # Errors
+/// [`TrainError::ProvenanceMismatch`] naming the index, the checkpoint and both hashes (an
+/// index without a recorded hash is refused too).
+pub fn check_index(model: &TrainedModel, index: &EmbeddingFile) -> TrainResult<()> {
+    let recorded = index.info.get("model_hash");
+    if recorded != Some(&model.model_hash) {
+        return Err(TrainError::ProvenanceMismatch {
+            index: PathBuf::from(
+                index.info.get("file").cloned().unwrap_or_else(|| "the embedding index".into()),
+            ),
+            index_hash: recorded.cloned().unwrap_or_else(|| "none recorded".into()),
+            checkpoint: model.checkpoint.clone(),
+            checkpoint_hash: model.model_hash.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Embeds every image under `dir` (see [`ImageFolder`] for the layout and label order).
@@ -111,11 +133,25 @@ pub fn embed_folder(
     device: &Device,
 ) -> TrainResult<EmbeddingFile> {
     let list = ImageFolder::new(dir).load().map_err(|e| TrainError::Data(e.to_string()))?;
-    let labelled = !(list.class_ids.len() == 1 && list.class_ids[0].is_empty());
-    let labels = labelled.then(|| list.labels().iter().map(|&l| l as i64).collect());
+    // Images directly in the root have no class: label -1. The class folders are 0..C-1.
+    let named: Vec<&String> = list.class_ids.iter().filter(|c| !c.is_empty()).collect();
+    let labels = (!named.is_empty()).then(|| {
+        list.labels()
+            .iter()
+            .map(|&l| {
+                let class = &list.class_ids[l];
+                named.iter().position(|c| *c == class).map_or(-1, |p| p as i64)
+            })
+            .collect()
+    });
     let paths = (0..list.len()).map(|i| list.describe(i)).collect();
+    let mut info = provenance(model);
+    info.insert(
+        "classes".into(),
+        serde_json::to_string(&named).map_err(|e| TrainError::Eval(e.to_string()))?,
+    );
     let (embeddings, dim) = model.embed_source(Arc::new(list), batch, workers, device)?;
-    Ok(EmbeddingFile { embeddings, dim, paths, labels, info: provenance(model) })
+    Ok(EmbeddingFile { embeddings, dim, paths, labels, info })
 }
 
 /// Embeds `split` of the dataset the model was trained on (read from `data_dir`). In-memory
@@ -139,10 +175,7 @@ pub fn embed_split(
                 MemoryImages::synthetic(3, 8, model.config.run.seed + 1000)
             };
             let (e, d) = model.embed_memory(&images, batch, device)?;
-            let name =
-                if kind == DatasetKind::FashionMnist { "fashion-mnist" } else { "synthetic" };
-            let paths = (0..images.len()).map(|i| format!("{name}/{split}/{i}")).collect();
-            (e, d, paths, images.labels.clone())
+            (e, d, images.ids.clone(), images.labels.clone())
         }
         _ => {
             let source = file_split(kind, data_dir, model.config.data.sop_subset, split)?;
@@ -214,6 +247,7 @@ pub fn query(
     workers: usize,
     device: &Device,
 ) -> TrainResult<Vec<QueryAnswer>> {
+    check_index(model, index)?;
     let list = ImageList::from_files(queries.to_vec());
     let names: Vec<String> = (0..list.len()).map(|i| list.describe(i)).collect();
     let (q, dim) = model.embed_source(Arc::new(list), batch, workers, device)?;

@@ -9,8 +9,8 @@ mod model;
 mod store;
 
 pub use commands::{
-    EmbedArgs, InferenceOptions, Neighbour, QueryAnswer, QueryArgs, embed_folder, embed_split,
-    format_answers, query, query_images, run_embed, run_query,
+    EmbedArgs, InferenceOptions, Neighbour, QueryAnswer, QueryArgs, check_index, embed_folder,
+    embed_split, format_answers, query, query_images, run_embed, run_query,
 };
 pub use model::TrainedModel;
 pub use store::EmbeddingFile;

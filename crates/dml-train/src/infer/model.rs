@@ -25,6 +25,11 @@ pub struct TrainedModel {
     pub config: TrainConfig,
     /// The checkpoint it was read from.
     pub checkpoint: PathBuf,
+    /// SHA-256 of its weights (the checkpoint's `model` section): what embedding indexes
+    /// record, so that an index is only searched with the model that computed it.
+    pub model_hash: String,
+    /// The configuration hash of the run that wrote it.
+    pub config_hash: String,
 }
 
 impl TrainedModel {
@@ -42,8 +47,25 @@ impl TrainedModel {
         config.pretrained = None;
         config.run.resume = None;
         let model = build_model(&config, device)?;
-        let model = load_module(model, ckpt.section("model", path)?, path, "model")?.valid();
-        Ok(Self { model, config, checkpoint: path.to_path_buf() })
+        let section = ckpt.section("model", path)?;
+        let model = load_module(model, section, path, "model")?.valid();
+        let model_hash = crate::provenance::weights_hash(&model);
+        if model_hash != meta.model_hash {
+            return Err(TrainError::CorruptCheckpoint {
+                path: path.into(),
+                reason: format!(
+                    "its weights hash to {model_hash}, its metadata says {}",
+                    meta.model_hash
+                ),
+            });
+        }
+        Ok(Self {
+            model,
+            config,
+            checkpoint: path.to_path_buf(),
+            model_hash,
+            config_hash: meta.config_hash,
+        })
     }
 
     /// The evaluation preprocessing of image files for this model: the run's test transform

@@ -27,7 +27,9 @@ pub struct EmbeddingFile {
     pub paths: Vec<String>,
     /// The label of each row, when the images came with labels.
     pub labels: Option<Vec<i64>>,
-    /// Free-form provenance (`model`, `checkpoint`), kept in safetensors metadata.
+    /// Provenance (`checkpoint`, `model`, `model_hash`, `config_hash`, ...), kept in the
+    /// safetensors metadata or the `.npy`'s `<stem>.info.json`; on load, `file` names the file
+    /// read.
     pub info: HashMap<String, String>,
 }
 
@@ -97,6 +99,11 @@ impl EmbeddingFile {
                     text.push('\n');
                 }
                 write_atomic(&sidecar(path, "paths.txt"), text.as_bytes())?;
+                let mut info = self.info.clone();
+                info.remove("file");
+                let info = serde_json::to_vec_pretty(&info)
+                    .map_err(|e| format_err(path, e.to_string()))?;
+                write_atomic(&sidecar(path, "info.json"), &info)?;
                 let labels_path = sidecar(path, "labels.npy");
                 match &self.labels {
                     Some(l) => {
@@ -128,6 +135,7 @@ impl EmbeddingFile {
                     ));
                 }
                 let mut meta = self.info.clone();
+                meta.remove("file");
                 meta.insert(
                     "paths".into(),
                     serde_json::to_string(&self.paths)
@@ -172,7 +180,16 @@ impl EmbeddingFile {
                 } else {
                     None
                 };
-                Self { embeddings, dim, paths, labels, info: HashMap::new() }
+                let info_file = sidecar(path, "info.json");
+                let info = if info_file.exists() {
+                    let text = std::fs::read_to_string(&info_file)
+                        .map_err(io_err("reading", &info_file))?;
+                    serde_json::from_str(&text)
+                        .map_err(|e| format_err(&info_file, e.to_string()))?
+                } else {
+                    HashMap::new()
+                };
+                Self { embeddings, dim, paths, labels, info }
             }
             Format::Safetensors => {
                 let err = |e: safetensors::SafeTensorError| format_err(path, e.to_string());
@@ -200,6 +217,8 @@ impl EmbeddingFile {
             }
         };
         file.check(path)?;
+        let mut file = file;
+        file.info.insert("file".into(), path.display().to_string());
         Ok(file)
     }
 }

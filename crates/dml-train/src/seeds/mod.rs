@@ -51,6 +51,12 @@ pub struct CommonArgs {
     /// Evaluate on the first N test images only (smoke runs).
     #[arg(long)]
     pub max_eval_images: Option<usize>,
+    /// Replace the results of an earlier run in the output directory.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Resume although the configuration changed in settings that alter the computation.
+    #[arg(long)]
+    pub allow_config_change: bool,
     /// A `.json` / `.toml` file of settings applied on top of the seed's (keys as in
     /// `config.json`: `data`, `model`, `loss`, `optim`, `schedule`, `run`, ...).
     #[arg(long = "dml-config")]
@@ -85,6 +91,8 @@ impl CommonArgs {
         if let Some(n) = self.max_eval_images {
             config.data.max_eval_images = Some(n);
         }
+        config.run.overwrite |= self.overwrite;
+        config.run.allow_config_change |= self.allow_config_change;
         if let Some(path) = &self.dml_config {
             config = config.patched_with_file(path)?;
         }
