@@ -63,6 +63,16 @@ fn sop_full_and_subsets() {
 }
 
 #[test]
+fn sop_class_ids_outside_the_split_are_errors_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = "image_id class_id super_class_id path\n1 1 1 a/1.JPG\n2 11400 1 a/2.JPG\n";
+    std::fs::write(dir.path().join("Ebay_train.txt"), list).unwrap();
+    let e = StanfordOnlineProducts::new(dir.path()).load(Split::Train).unwrap_err().to_string();
+    assert!(e.contains("Ebay_train.txt:3"), "{e}");
+    assert!(e.contains("class_id 11400") && e.contains("1..=11318"), "{e}");
+}
+
+#[test]
 fn inshop_query_and_gallery_share_labels() {
     let shop = InShop::new(fixtures().join("inshop"));
     let train = shop.load(Split::Train).unwrap();

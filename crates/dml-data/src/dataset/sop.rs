@@ -99,6 +99,18 @@ impl StanfordOnlineProducts {
             expect_fields(&path, line, &f, 4, "image_id class_id super_class_id path")?;
             parse_u64(&path, line, &f[0], "image_id")?;
             let class = parse_u64(&path, line, &f[1], "class_id")?;
+            let declared = if split == Split::Train { 1..=11_318 } else { 11_319..=22_634 };
+            if !declared.contains(&class) {
+                return Err(parse_error(
+                    &path,
+                    line,
+                    format!(
+                        "class_id {class} is not one of the {split} split's classes {}..={}",
+                        declared.start(),
+                        declared.end()
+                    ),
+                ));
+            }
             parse_u64(&path, line, &f[2], "super_class_id")?;
             entries.push((PathBuf::from(&f[3]), class.to_string(), None));
         }
