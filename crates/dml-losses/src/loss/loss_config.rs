@@ -45,6 +45,8 @@ pub enum LossConfig {
     MarginLoss(MarginLossConfig),
     /// PML's `MultiSimilarityLoss`.
     MultiSimilarityLoss(MultiSimilarityLossConfig),
+    /// PML's `NCALoss` (neighbourhood components analysis over the batch).
+    NCALoss(NCALossConfig),
     /// PML's `NormalizedSoftmaxLoss`.
     NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig),
     /// PML's `NPairsLoss`.
@@ -90,6 +92,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
+            Self::NCALoss(NCALossConfig::new()),
             Self::NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig::new(0, 0)),
             Self::NPairsLoss(NPairsLossConfig::new()),
             Self::NTXentLoss(NTXentLossConfig::new()),
@@ -121,6 +124,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
+            Self::NCALoss(_) => "NCALoss",
             Self::NormalizedSoftmaxLoss(_) => "NormalizedSoftmaxLoss",
             Self::NPairsLoss(_) => "NPairsLoss",
             Self::NTXentLoss(_) => "NTXentLoss",
@@ -284,6 +288,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
+            Self::NCALoss(c) => Loss::NCALoss(c.init()?),
             Self::NormalizedSoftmaxLoss(c) => Loss::NormalizedSoftmaxLoss(c.init(device)?),
             Self::NPairsLoss(c) => Loss::NPairsLoss(c.init()?),
             Self::NTXentLoss(c) => Loss::NTXentLoss(c.init()?),

@@ -35,6 +35,8 @@ pub enum Loss {
     MarginLoss(MarginLoss),
     /// PML's `MultiSimilarityLoss`.
     MultiSimilarityLoss(MultiSimilarityLoss),
+    /// PML's `NCALoss` (neighbourhood components analysis over the batch).
+    NCALoss(NCALoss),
     /// PML's `NormalizedSoftmaxLoss`.
     NormalizedSoftmaxLoss(NormalizedSoftmaxLoss),
     /// PML's `NPairsLoss`.
@@ -80,6 +82,7 @@ macro_rules! each_loss {
             Loss::LiftedStructureLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
             Loss::MultiSimilarityLoss($l) => $body,
+            Loss::NCALoss($l) => $body,
             Loss::NormalizedSoftmaxLoss($l) => $body,
             Loss::NPairsLoss($l) => $body,
             Loss::NTXentLoss($l) => $body,
