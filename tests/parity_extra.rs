@@ -7,7 +7,7 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::*;
-use dml::losses::{LossInput, MetricLoss, NCALossConfig};
+use dml::losses::{LossInput, MetricLoss, NCALossConfig, TupletMarginLossConfig};
 
 /// Checks every case of `file`: the case's batch (mined by its miner, if it names one), compared
 /// with its reference set when it has one (`extra.ref_embeddings`, `extra.ref_labels`).
@@ -44,5 +44,12 @@ fn run_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
 fn nca_matches_pml() {
     run_fixture("nca.json", |case| {
         Box::new(config_from(NCALossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn tuplet_margin_matches_pml() {
+    run_fixture("tuplet_margin.json", |case| {
+        Box::new(config_from(TupletMarginLossConfig::new(), &case.config).init().unwrap())
     });
 }

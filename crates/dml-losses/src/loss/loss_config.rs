@@ -75,6 +75,8 @@ pub enum LossConfig {
     SupConLoss(SupConLossConfig),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLossConfig),
+    /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
+    TupletMarginLoss(TupletMarginLossConfig),
 }
 
 impl LossConfig {
@@ -107,6 +109,7 @@ impl LossConfig {
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
             Self::SupConLoss(SupConLossConfig::new()),
             Self::TripletMarginLoss(TripletMarginLossConfig::new()),
+            Self::TupletMarginLoss(TupletMarginLossConfig::new()),
         ]
     }
 
@@ -139,6 +142,7 @@ impl LossConfig {
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
             Self::SupConLoss(_) => "SupConLoss",
             Self::TripletMarginLoss(_) => "TripletMarginLoss",
+            Self::TupletMarginLoss(_) => "TupletMarginLoss",
         }
     }
 
@@ -303,6 +307,7 @@ impl LossConfig {
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),
             Self::SupConLoss(c) => Loss::SupConLoss(c.init()?),
             Self::TripletMarginLoss(c) => Loss::TripletMarginLoss(c.init()?),
+            Self::TupletMarginLoss(c) => Loss::TupletMarginLoss(c.init()?),
         })
     }
 }

@@ -65,6 +65,8 @@ pub enum Loss {
     SupConLoss(SupConLoss),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLoss),
+    /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
+    TupletMarginLoss(TupletMarginLoss),
 }
 
 /// `match` over every variant, binding the loss to `$l`.
@@ -97,6 +99,7 @@ macro_rules! each_loss {
             Loss::SubCenterArcFaceLoss($l) => $body,
             Loss::SupConLoss($l) => $body,
             Loss::TripletMarginLoss($l) => $body,
+            Loss::TupletMarginLoss($l) => $body,
         }
     };
 }

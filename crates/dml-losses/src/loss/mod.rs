@@ -35,6 +35,7 @@ mod static_proxy_nca;
 mod sub_center_arc_face;
 mod supcon;
 mod triplet_margin;
+mod tuplet_margin;
 
 pub use am_loss::{AMLoss, AMLossConfig};
 pub use arc_face::{ArcFaceLoss, ArcFaceLossConfig};
@@ -69,3 +70,4 @@ pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
 pub use supcon::{SupConLoss, SupConLossConfig};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};
+pub use tuplet_margin::{TupletMarginLoss, TupletMarginLossConfig};
