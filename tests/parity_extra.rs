@@ -7,7 +7,9 @@ mod common;
 
 use burn::tensor::Tensor;
 use common::*;
-use dml::losses::{LossInput, MetricLoss, NCALossConfig, TupletMarginLossConfig};
+use dml::losses::{
+    IntraPairVarianceLossConfig, LossInput, MetricLoss, NCALossConfig, TupletMarginLossConfig,
+};
 
 /// Checks every case of `file`: the case's batch (mined by its miner, if it names one), compared
 /// with its reference set when it has one (`extra.ref_embeddings`, `extra.ref_labels`).
@@ -51,5 +53,12 @@ fn nca_matches_pml() {
 fn tuplet_margin_matches_pml() {
     run_fixture("tuplet_margin.json", |case| {
         Box::new(config_from(TupletMarginLossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn intra_pair_variance_matches_pml() {
+    run_fixture("intra_pair_variance.json", |case| {
+        Box::new(config_from(IntraPairVarianceLossConfig::new(), &case.config).init().unwrap())
     });
 }

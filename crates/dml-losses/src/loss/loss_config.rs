@@ -39,6 +39,8 @@ pub enum LossConfig {
     EmlLoss(EmlLossConfig),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig),
+    /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
+    IntraPairVarianceLoss(IntraPairVarianceLossConfig),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLossConfig),
     /// PML's `MarginLoss` (learnable boundary `beta`).
@@ -91,6 +93,7 @@ impl LossConfig {
             Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
             Self::EmlLoss(EmlLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
+            Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
@@ -124,6 +127,7 @@ impl LossConfig {
             Self::CosFaceLoss(_) => "CosFaceLoss",
             Self::EmlLoss(_) => "EmlLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
+            Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
@@ -289,6 +293,7 @@ impl LossConfig {
             Self::GeneralizedLiftedStructureLoss(c) => {
                 Loss::GeneralizedLiftedStructureLoss(c.init()?)
             }
+            Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),

@@ -29,6 +29,8 @@ pub enum Loss {
     EmlLoss(EmlLoss),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLoss),
+    /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
+    IntraPairVarianceLoss(IntraPairVarianceLoss),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLoss),
     /// PML's `MarginLoss` (learnable boundary `beta`).
@@ -81,6 +83,7 @@ macro_rules! each_loss {
             Loss::CosFaceLoss($l) => $body,
             Loss::EmlLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
+            Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
             Loss::MultiSimilarityLoss($l) => $body,

@@ -11,6 +11,7 @@ mod cross_batch_memory;
 mod eml;
 mod generalized_lifted_structure;
 mod input;
+mod intra_pair_variance;
 mod lifted_structure;
 mod loss_config;
 mod loss_module;
@@ -49,6 +50,7 @@ pub use generalized_lifted_structure::{
     GeneralizedLiftedStructureLoss, GeneralizedLiftedStructureLossConfig,
 };
 pub use input::LossInput;
+pub use intra_pair_variance::{IntraPairVarianceLoss, IntraPairVarianceLossConfig};
 pub use lifted_structure::{LiftedStructureLoss, LiftedStructureLossConfig};
 pub use loss_config::{LossConfig, loose_name};
 pub use loss_module::Loss;
