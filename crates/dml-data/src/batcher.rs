@@ -15,6 +15,9 @@ pub struct ImageBatch {
     pub images: Tensor<4>,
     /// The labels, in `0..num_classes`.
     pub labels: Tensor<1, Int>,
+    /// The same labels as host values, so a consumer can check them without reading the device
+    /// back.
+    pub host_labels: Vec<i64>,
     /// The dataset index of each image.
     pub indices: Vec<usize>,
 }
@@ -74,7 +77,8 @@ impl HostBatch {
         let b = self.shape[0];
         ImageBatch {
             images: Tensor::from_data(TensorData::new(self.images, self.shape), device),
-            labels: Tensor::from_data(TensorData::new(self.labels, [b]), device),
+            labels: Tensor::from_data(TensorData::new(self.labels.clone(), [b]), device),
+            host_labels: self.labels,
             indices: self.indices,
         }
     }

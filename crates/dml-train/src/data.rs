@@ -24,6 +24,8 @@ pub struct Batch {
     pub images: Tensor<4>,
     /// The labels (`0..num_classes`).
     pub labels: Tensor<1, Int>,
+    /// The same labels as host values: the loss checks them from these, with no device read.
+    pub host_labels: Vec<i64>,
 }
 
 fn data_err(e: impl std::fmt::Display) -> TrainError {
@@ -82,8 +84,9 @@ impl MemoryImages {
         }
         let [c, h, w] = self.shape;
         let images = Tensor::from_data(TensorData::new(px, [indices.len(), c, h, w]), device);
+        let host_labels = labels.clone();
         let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
-        Batch { images, labels }
+        Batch { images, labels, host_labels }
     }
 
     /// Fashion-MNIST (or any MNIST-format directory): `Train` = classes 0-4 of the train
@@ -224,7 +227,8 @@ impl TrainData {
                 )
             }
             Self::Files(loader, _) => Box::new(loader.epoch_from(epoch, start, device).map(|b| {
-                b.map(|b| Batch { images: b.images, labels: b.labels }).map_err(data_err)
+                b.map(|b| Batch { images: b.images, labels: b.labels, host_labels: b.host_labels })
+                    .map_err(data_err)
             })),
         }
     }

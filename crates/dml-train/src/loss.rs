@@ -66,24 +66,24 @@ impl TrainLoss {
         }
     }
 
-    /// The loss value for a batch (a memory also enqueues it).
+    /// The loss value for a batch (a memory also enqueues it). The labels are host values, as
+    /// the loader has them: they go to the embeddings' device once, and the class and proxy
+    /// losses check their range on the host, so a step reads nothing back from the device
+    /// before the backward pass.
     ///
     /// # Shapes
     /// - `embeddings`: `[n, d]`, `labels`: `[n]` -> `[1]`
-    pub fn forward(
-        &mut self,
-        embeddings: Tensor<2>,
-        labels: Tensor<1, Int>,
-    ) -> TrainResult<Tensor<1>> {
+    pub fn forward(&mut self, embeddings: Tensor<2>, labels: &[i64]) -> TrainResult<Tensor<1>> {
+        let mut input = LossInput::from_host_labels(embeddings, labels);
         Ok(match self {
             Self::Plain { loss, miner } => {
-                let mut input = LossInput::new(embeddings.clone(), labels.clone());
                 if let Some(m) = miner {
-                    input = input.with_mined(m.mine(embeddings, labels)?);
+                    let mined = m.mine(input.embeddings.clone(), input.labels.clone())?;
+                    input = input.with_mined(mined);
                 }
                 loss.forward_input(&input)?
             }
-            Self::Memory(m) => m.forward(embeddings, labels)?,
+            Self::Memory(m) => m.forward(input.embeddings, input.labels)?,
         })
     }
 

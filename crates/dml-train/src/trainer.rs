@@ -439,7 +439,7 @@ impl Trainer {
         let at = self.position();
         let lr = |g| group_lr(&self.config, g, at);
         let embeddings = self.model.forward(batch.images);
-        let loss = self.loss.forward(embeddings, batch.labels)?;
+        let loss = self.loss.forward(embeddings, &batch.host_labels)?;
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {

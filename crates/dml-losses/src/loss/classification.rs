@@ -53,7 +53,8 @@ pub(crate) fn check_input(
 
 /// Checks the input of a loss that compares embeddings with per-class vectors (classification
 /// weights or proxies): no reference set, embeddings of the configured size, labels in
-/// `0..num_classes` (read back to the host), and mined pairs or triplets only when
+/// `0..num_classes` (from [`LossInput::host_label_range`] when the labels came from the host,
+/// otherwise read back from the device), and mined pairs or triplets only when
 /// `accepts_mined` (the proxy losses weight embeddings by them; the classification heads use
 /// every embedding).
 pub(crate) fn check_class_input(
@@ -84,7 +85,23 @@ pub(crate) fn check_class_input(
             detail: format!("embeddings have size {d} but the loss was built for {embedding_size}"),
         });
     }
-    check_labels(component, &input.labels, num_classes)
+    match input.host_label_range() {
+        Some((lowest, highest)) => {
+            for label in [lowest, highest] {
+                check_label(component, label, num_classes)?;
+            }
+            Ok(())
+        }
+        None => check_labels(component, &input.labels, num_classes),
+    }
+}
+
+/// Fails with [`LossError::LabelOutOfRange`] unless `label` is in `0..num_classes`.
+fn check_label(component: &'static str, label: i64, num_classes: usize) -> LossResult<()> {
+    if label < 0 || label as u128 >= num_classes as u128 {
+        return Err(LossError::LabelOutOfRange { component, label, num_classes });
+    }
+    Ok(())
 }
 
 /// Fails with [`LossError::LabelOutOfRange`] unless every label is in `0..num_classes` (reads the
@@ -95,12 +112,7 @@ pub(crate) fn check_labels(
     num_classes: usize,
 ) -> LossResult<()> {
     let data = labels.to_data();
-    for label in data.iter::<i64>() {
-        if label < 0 || label as u128 >= num_classes as u128 {
-            return Err(LossError::LabelOutOfRange { component, label, num_classes });
-        }
-    }
-    Ok(())
+    data.iter::<i64>().try_for_each(|label| check_label(component, label, num_classes))
 }
 
 /// Fails with [`LossError::ShapeMismatch`] unless `actual == expected`.

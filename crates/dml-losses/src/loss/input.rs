@@ -1,4 +1,4 @@
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::{LossError, LossResult};
 use crate::miner::{Mined, all_pairs};
@@ -22,12 +22,37 @@ pub struct LossInput {
     pub reference: Option<(Tensor<2>, Tensor<1, Int>)>,
     /// Pairs or triplets chosen by a miner; `None` means all of them.
     pub mined: Option<Mined>,
+    /// The smallest and largest label, when the labels were built from host values
+    /// ([`LossInput::from_host_labels`]): a loss that checks label ranges reads these instead of
+    /// reading the labels back from the device.
+    label_range: Option<(i64, i64)>,
 }
 
 impl LossInput {
     /// A batch of embeddings and labels, compared with itself, nothing mined.
     pub fn new(embeddings: Tensor<2>, labels: Tensor<1, Int>) -> Self {
-        Self { embeddings, labels, reference: None, mined: None }
+        Self { embeddings, labels, reference: None, mined: None, label_range: None }
+    }
+
+    /// A batch whose labels are host values (as a data loader has them): the label tensor is
+    /// built on the embeddings' device, and the labels' range is kept, so the class and proxy
+    /// losses check `0..num_classes` without reading the labels back from the device (a
+    /// device-to-host copy that stalls a GPU at every step).
+    pub fn from_host_labels(embeddings: Tensor<2>, labels: &[i64]) -> Self {
+        let device: Device = embeddings.device();
+        let tensor = Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &device);
+        let range = labels.iter().fold(None, |acc: Option<(i64, i64)>, &l| match acc {
+            None => Some((l, l)),
+            Some((lo, hi)) => Some((lo.min(l), hi.max(l))),
+        });
+        Self { label_range: range, ..Self::new(embeddings, tensor) }
+    }
+
+    /// The smallest and largest label when they are known on the host
+    /// ([`LossInput::from_host_labels`]); `None` when only the device has them (or the batch is
+    /// empty).
+    pub fn host_label_range(&self) -> Option<(i64, i64)> {
+        self.label_range
     }
 
     /// Uses what a miner selected.

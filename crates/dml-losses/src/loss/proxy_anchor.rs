@@ -197,7 +197,24 @@ mod tests {
             Err(LossError::LabelOutOfRange { label: 3, num_classes: 3, .. })
         ));
         let y = Tensor::<1, Int>::from_ints([-1, 0], &d);
-        assert!(matches!(loss.forward(x, y), Err(LossError::LabelOutOfRange { label: -1, .. })));
+        assert!(matches!(
+            loss.forward(x.clone(), y),
+            Err(LossError::LabelOutOfRange { label: -1, .. })
+        ));
+        // Labels built from host values are checked from their recorded range, with the same
+        // errors and the same value as the device-read path.
+        for (labels, bad) in [([0i64, 3], 3i64), ([-1, 0], -1)] {
+            let input = LossInput::from_host_labels(x.clone(), &labels);
+            assert_eq!(input.host_label_range(), Some((labels[0].min(labels[1]), labels[1])));
+            assert!(matches!(
+                loss.forward_input(&input),
+                Err(LossError::LabelOutOfRange { label, num_classes: 3, .. }) if label == bad
+            ));
+        }
+        let host = LossInput::from_host_labels(x.clone(), &[2, 0]);
+        let device = LossInput::new(x, Tensor::<1, Int>::from_ints([2, 0], &d));
+        let (a, b) = (loss.forward_input(&host).unwrap(), loss.forward_input(&device).unwrap());
+        assert_eq!(a.into_scalar::<f32>(), b.into_scalar::<f32>());
     }
 
     #[test]
