@@ -8,7 +8,8 @@ mod common;
 use burn::tensor::Tensor;
 use common::*;
 use dml::losses::{
-    IntraPairVarianceLossConfig, LossInput, MetricLoss, NCALossConfig, TupletMarginLossConfig,
+    AngularLossConfig, IntraPairVarianceLossConfig, LossInput, MetricLoss, NCALossConfig,
+    TupletMarginLossConfig,
 };
 
 /// Checks every case of `file`: the case's batch (mined by its miner, if it names one), compared
@@ -60,5 +61,12 @@ fn tuplet_margin_matches_pml() {
 fn intra_pair_variance_matches_pml() {
     run_fixture("intra_pair_variance.json", |case| {
         Box::new(config_from(IntraPairVarianceLossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn angular_matches_pml() {
+    run_fixture("angular.json", |case| {
+        Box::new(config_from(AngularLossConfig::new(), &case.config).init().unwrap())
     });
 }

@@ -25,6 +25,8 @@ use crate::error::LossResult;
 pub enum LossConfig {
     /// Learnable Dynamic Margin (LDM's `AMLoss`): Proxy Anchor with per-class learnable margins.
     AMLoss(AMLossConfig),
+    /// PML's `AngularLoss` (angle at the negative of anchor-positive-negative triangles).
+    AngularLoss(AngularLossConfig),
     /// PML's `ArcFaceLoss` (additive angular margin on class weights).
     ArcFaceLoss(ArcFaceLossConfig),
     /// PaddlePaddle's `arcmargin` (ArcFace with `easy_margin`).
@@ -86,6 +88,7 @@ impl LossConfig {
     pub fn defaults() -> Vec<LossConfig> {
         vec![
             Self::AMLoss(AMLossConfig::new(0, 0)),
+            Self::AngularLoss(AngularLossConfig::new()),
             Self::ArcFaceLoss(ArcFaceLossConfig::new(0, 0)),
             Self::ArcMarginLoss(ArcMarginLossConfig::new(0, 0)),
             Self::CircleLoss(CircleLossConfig::new()),
@@ -120,6 +123,7 @@ impl LossConfig {
     pub fn name(&self) -> &'static str {
         match self {
             Self::AMLoss(_) => "AMLoss",
+            Self::AngularLoss(_) => "AngularLoss",
             Self::ArcFaceLoss(_) => "ArcFaceLoss",
             Self::ArcMarginLoss(_) => "ArcMarginLoss",
             Self::CircleLoss(_) => "CircleLoss",
@@ -284,6 +288,7 @@ impl LossConfig {
     pub fn init(&self, device: &Device) -> LossResult<Loss> {
         Ok(match self {
             Self::AMLoss(c) => Loss::AMLoss(c.init(device)?),
+            Self::AngularLoss(c) => Loss::AngularLoss(c.init()?),
             Self::ArcFaceLoss(c) => Loss::ArcFaceLoss(c.init(device)?),
             Self::ArcMarginLoss(c) => Loss::ArcMarginLoss(c.init(device)?),
             Self::CircleLoss(c) => Loss::CircleLoss(c.init()?),

@@ -15,6 +15,8 @@ use crate::reducer::{LossTerm, Reducer};
 pub enum Loss {
     /// Learnable Dynamic Margin (LDM's `AMLoss`): Proxy Anchor with per-class learnable margins.
     AMLoss(AMLoss),
+    /// PML's `AngularLoss` (angle at the negative of anchor-positive-negative triangles).
+    AngularLoss(AngularLoss),
     /// PML's `ArcFaceLoss` (additive angular margin on class weights).
     ArcFaceLoss(ArcFaceLoss),
     /// PaddlePaddle's `arcmargin` (ArcFace with `easy_margin`).
@@ -76,6 +78,7 @@ macro_rules! each_loss {
     ($self:expr, $l:ident => $body:expr) => {
         match $self {
             Loss::AMLoss($l) => $body,
+            Loss::AngularLoss($l) => $body,
             Loss::ArcFaceLoss($l) => $body,
             Loss::ArcMarginLoss($l) => $body,
             Loss::CircleLoss($l) => $body,

@@ -1,6 +1,7 @@
 //! The losses, one per file, each with its `Config` and PML's defaults.
 
 mod am_loss;
+mod angular;
 mod arc_face;
 mod arc_margin;
 mod circle;
@@ -39,6 +40,7 @@ mod triplet_margin;
 mod tuplet_margin;
 
 pub use am_loss::{AMLoss, AMLossConfig};
+pub use angular::{AngularLoss, AngularLossConfig};
 pub use arc_face::{ArcFaceLoss, ArcFaceLossConfig};
 pub use arc_margin::{ArcMarginLoss, ArcMarginLossConfig};
 pub use circle::{CircleLoss, CircleLossConfig};
