@@ -9,7 +9,7 @@ use burn::tensor::Tensor;
 use common::*;
 use dml::losses::{
     AngularLossConfig, IntraPairVarianceLossConfig, LossInput, MetricLoss, NCALossConfig,
-    TupletMarginLossConfig,
+    SignalToNoiseRatioContrastiveLossConfig, TupletMarginLossConfig,
 };
 
 /// Checks every case of `file`: the case's batch (mined by its miner, if it names one), compared
@@ -68,5 +68,13 @@ fn intra_pair_variance_matches_pml() {
 fn angular_matches_pml() {
     run_fixture("angular.json", |case| {
         Box::new(config_from(AngularLossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn signal_to_noise_ratio_contrastive_matches_pml() {
+    run_fixture("signal_to_noise_ratio_contrastive.json", |case| {
+        let defaults = SignalToNoiseRatioContrastiveLossConfig::new();
+        Box::new(config_from(defaults, &case.config).init().unwrap())
     });
 }

@@ -28,6 +28,17 @@ pub enum Distance {
         /// Divide each embedding by its L2 norm first (PML's default is true).
         normalize_embeddings: bool,
     },
+    /// Signal-to-noise ratio `var(x - y) / var(x)` over the embedding dimensions (PML's
+    /// `SNRDistance`, Yuan et al., "Signal-To-Noise Ratio: A Robust Distance Metric for Deep
+    /// Metric Learning", CVPR 2019); a distance (not inverted), not symmetric.
+    ///
+    /// Computed from the centred rows `x~ = x - mean(x)`: `|x~ - y~|^2 / |x~|^2` (the variance
+    /// normalizers cancel). A query with zero variance has its denominator clamped at
+    /// `1e-24` (PML divides by zero).
+    Snr {
+        /// Divide each embedding by its L2 norm first (PML's default is true).
+        normalize_embeddings: bool,
+    },
 }
 
 impl Default for Distance {
@@ -50,7 +61,7 @@ impl Distance {
 
     /// True for similarities (larger is closer), false for distances.
     pub fn is_inverted(&self) -> bool {
-        !matches!(self, Self::Lp { .. })
+        !matches!(self, Self::Lp { .. } | Self::Snr { .. })
     }
 
     /// Whether rows are L2-normalized before comparison.
@@ -59,6 +70,7 @@ impl Distance {
             Self::Lp { normalize_embeddings, .. } => *normalize_embeddings,
             Self::Cosine => true,
             Self::DotProduct { normalize_embeddings } => *normalize_embeddings,
+            Self::Snr { normalize_embeddings } => *normalize_embeddings,
         }
     }
 
@@ -108,6 +120,7 @@ impl Distance {
                 }
             }
             Self::Cosine | Self::DotProduct { .. } => query.matmul(reference.transpose()),
+            Self::Snr { .. } => snr(query, reference),
         }
     }
 
@@ -158,6 +171,20 @@ impl Distance {
 fn row_norms(x: Tensor<2>) -> Tensor<2> {
     x.square().sum_dim(1).clamp_min(crate::ops::NORMALIZE_EPS * crate::ops::NORMALIZE_EPS).sqrt()
 }
+
+/// `var(q_i - r_j) / var(q_i)` from centred rows: `|q~_i - r~_j|^2 / |q~_i|^2`.
+///
+/// # Shapes
+/// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
+fn snr(query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
+    let q = query.clone() - query.mean_dim(1);
+    let r = reference.clone() - reference.mean_dim(1);
+    let noise = q.clone().square().sum_dim(1).clamp_min(SNR_MIN_VARIANCE); // [n, 1]
+    squared_l2(q, r) / noise
+}
+
+/// Smallest query variance (times `d - 1`) the SNR distance divides by.
+const SNR_MIN_VARIANCE: f64 = 1e-24;
 
 /// Below this many `n * m * d` elements the squared distance is computed from explicit
 /// differences, which is exact even for near-identical embeddings; above it, from one matrix
@@ -233,6 +260,24 @@ mod tests {
         assert!(
             (v[0] - 1.0).abs() < 1e-6 && (v[1] + 1.0).abs() < 1e-6 && (v[2] - 0.8).abs() < 1e-6
         );
+    }
+
+    #[test]
+    fn snr_is_the_variance_ratio_and_finite_for_duplicates_and_constant_rows() {
+        let device = device();
+        let x =
+            Tensor::<2>::from_floats([[1.0, 2.0, 4.0], [1.0, 2.0, 4.0], [3.0, 3.0, 3.0]], &device)
+                .require_grad();
+        let d = Distance::Snr { normalize_embeddings: false };
+        assert!(!d.is_inverted());
+        let m = d.matrix(x.clone(), x.clone());
+        let v = vals(m.clone());
+        // var([1, 2, 4]) = 7/3; x0 - x2 = [-2, -1, 1], var = 7/3: ratio 1
+        assert_eq!(v[1], 0.0);
+        assert!((v[2] - 1.0).abs() < 1e-6, "{v:?}");
+        assert!(v.iter().all(|v| v.is_finite()), "{v:?}");
+        let g = x.grad(&m.sum().backward()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
     }
 
     #[test]

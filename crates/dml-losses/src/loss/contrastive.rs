@@ -37,8 +37,14 @@ pub struct ContrastiveLoss {
 impl ContrastiveLossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<ContrastiveLoss> {
-        check_finite("ContrastiveLoss", "pos_margin", self.pos_margin)?;
-        check_finite("ContrastiveLoss", "neg_margin", self.neg_margin)?;
+        self.init_named("ContrastiveLoss")
+    }
+
+    /// [`ContrastiveLossConfig::init`] for a loss built on this one, which names itself in
+    /// configuration errors.
+    pub(crate) fn init_named(&self, component: &'static str) -> LossResult<ContrastiveLoss> {
+        check_finite(component, "pos_margin", self.pos_margin)?;
+        check_finite(component, "neg_margin", self.neg_margin)?;
         self.reducer.validate()?;
         Ok(ContrastiveLoss { config: self.clone() })
     }

@@ -69,6 +69,8 @@ pub enum LossConfig {
     ProxyNCALoss(ProxyNCALossConfig),
     /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
     QuadrupletLoss(QuadrupletLossConfig),
+    /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
+    SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLossConfig),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
@@ -110,6 +112,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(ProxyAnchorLossConfig::new(0, 0)),
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
+            Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
             Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
@@ -145,6 +148,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(_) => "ProxyAnchorLoss",
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
+            Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
             Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
@@ -312,6 +316,9 @@ impl LossConfig {
             Self::ProxyAnchorLoss(c) => Loss::ProxyAnchorLoss(c.init(device)?),
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),
+            Self::SignalToNoiseRatioContrastiveLoss(c) => {
+                Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
+            }
             Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
             Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),

@@ -59,6 +59,8 @@ pub enum Loss {
     ProxyNCALoss(ProxyNCALoss),
     /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
     QuadrupletLoss(QuadrupletLoss),
+    /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
+    SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLoss),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
@@ -100,6 +102,7 @@ macro_rules! each_loss {
             Loss::ProxyAnchorLoss($l) => $body,
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,
+            Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
             Loss::StaticProxyNCALoss($l) => $body,
             Loss::SubCenterArcFaceLoss($l) => $body,

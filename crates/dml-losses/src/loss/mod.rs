@@ -32,6 +32,7 @@ mod proxy_anchor;
 mod proxy_common;
 mod proxy_nca;
 mod quadruplet;
+mod signal_to_noise_ratio_contrastive;
 mod softmax;
 mod static_proxy_nca;
 mod sub_center_arc_face;
@@ -69,6 +70,9 @@ pub use online_triplet::{OnlineMining, OnlineTripletLoss, OnlineTripletLossConfi
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
 pub use proxy_nca::{ProxyNCALoss, ProxyNCALossConfig};
 pub use quadruplet::{QuadrupletLoss, QuadrupletLossConfig};
+pub use signal_to_noise_ratio_contrastive::{
+    SignalToNoiseRatioContrastiveLoss, SignalToNoiseRatioContrastiveLossConfig,
+};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
 pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
