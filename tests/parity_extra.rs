@@ -8,8 +8,8 @@ mod common;
 use burn::tensor::Tensor;
 use common::*;
 use dml::losses::{
-    AngularLossConfig, IntraPairVarianceLossConfig, LossInput, MetricLoss, NCALossConfig,
-    SignalToNoiseRatioContrastiveLossConfig, TupletMarginLossConfig,
+    AngularLossConfig, InstanceLossConfig, IntraPairVarianceLossConfig, LossInput, MetricLoss,
+    NCALossConfig, SignalToNoiseRatioContrastiveLossConfig, TupletMarginLossConfig,
 };
 
 /// Checks every case of `file`: the case's batch (mined by its miner, if it names one), compared
@@ -76,5 +76,12 @@ fn signal_to_noise_ratio_contrastive_matches_pml() {
     run_fixture("signal_to_noise_ratio_contrastive.json", |case| {
         let defaults = SignalToNoiseRatioContrastiveLossConfig::new();
         Box::new(config_from(defaults, &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn instance_matches_pml() {
+    run_fixture("instance.json", |case| {
+        Box::new(config_from(InstanceLossConfig::new(), &case.config).init().unwrap())
     });
 }

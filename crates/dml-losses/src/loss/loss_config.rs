@@ -41,6 +41,8 @@ pub enum LossConfig {
     EmlLoss(EmlLossConfig),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig),
+    /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
+    InstanceLoss(InstanceLossConfig),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
     IntraPairVarianceLoss(IntraPairVarianceLossConfig),
     /// PML's `LiftedStructureLoss`.
@@ -98,6 +100,7 @@ impl LossConfig {
             Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
             Self::EmlLoss(EmlLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
+            Self::InstanceLoss(InstanceLossConfig::new()),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
@@ -134,6 +137,7 @@ impl LossConfig {
             Self::CosFaceLoss(_) => "CosFaceLoss",
             Self::EmlLoss(_) => "EmlLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
+            Self::InstanceLoss(_) => "InstanceLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
@@ -302,6 +306,7 @@ impl LossConfig {
             Self::GeneralizedLiftedStructureLoss(c) => {
                 Loss::GeneralizedLiftedStructureLoss(c.init()?)
             }
+            Self::InstanceLoss(c) => Loss::InstanceLoss(c.init()?),
             Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),

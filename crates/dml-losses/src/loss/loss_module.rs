@@ -31,6 +31,8 @@ pub enum Loss {
     EmlLoss(EmlLoss),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLoss),
+    /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
+    InstanceLoss(InstanceLoss),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
     IntraPairVarianceLoss(IntraPairVarianceLoss),
     /// PML's `LiftedStructureLoss`.
@@ -88,6 +90,7 @@ macro_rules! each_loss {
             Loss::CosFaceLoss($l) => $body,
             Loss::EmlLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
+            Loss::InstanceLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,
             Loss::MarginLoss($l) => $body,

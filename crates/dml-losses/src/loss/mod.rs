@@ -12,6 +12,7 @@ mod cross_batch_memory;
 mod eml;
 mod generalized_lifted_structure;
 mod input;
+mod instance;
 mod intra_pair_variance;
 mod lifted_structure;
 mod loss_config;
@@ -53,6 +54,7 @@ pub use generalized_lifted_structure::{
     GeneralizedLiftedStructureLoss, GeneralizedLiftedStructureLossConfig,
 };
 pub use input::LossInput;
+pub use instance::{InstanceLoss, InstanceLossConfig};
 pub use intra_pair_variance::{IntraPairVarianceLoss, IntraPairVarianceLossConfig};
 pub use lifted_structure::{LiftedStructureLoss, LiftedStructureLossConfig};
 pub use loss_config::{LossConfig, loose_name};
