@@ -54,6 +54,17 @@ impl Distance {
         Self::Lp { normalize_embeddings: true, power: 1.0 }
     }
 
+    /// One value of every variant, with PML's defaults: what a configuration file may name
+    /// (`"Cosine"`, `{"Lp": {...}}`), so a new variant needs no edit in dml-train.
+    pub fn defaults() -> Vec<Distance> {
+        vec![
+            Self::l2(),
+            Self::Cosine,
+            Self::DotProduct { normalize_embeddings: true },
+            Self::Snr { normalize_embeddings: true },
+        ]
+    }
+
     /// Squared L2 distance between normalized embeddings (`LpDistance(power=2)`).
     pub fn squared_l2() -> Self {
         Self::Lp { normalize_embeddings: true, power: 2.0 }

@@ -121,15 +121,7 @@ pub fn variants() -> Variants {
         EnumVariants::of("pooling", &["pooling"], &Pooling::defaults()),
         EnumVariants::of("loss", &["^loss"], &LossConfig::defaults()),
         EnumVariants::of("miner", &["^miner"], &MinerConfig::defaults()),
-        EnumVariants::of(
-            "distance",
-            &["distance"],
-            &[
-                Distance::l2(),
-                Distance::Cosine,
-                Distance::DotProduct { normalize_embeddings: true },
-            ],
-        ),
+        EnumVariants::of("distance", &["distance"], &Distance::defaults()),
         EnumVariants::of(
             "reducer",
             &["reducer"],
@@ -404,6 +396,14 @@ mod tests {
         assert!(msg.contains("f.toml") && msg.contains("`loss.ProxyAnchorLoss.alpah`"), "{msg}");
         let err = base.patched(&json!({"optim": {"lr": "fast"}}), "f.toml").expect_err("type");
         assert!(err.to_string().contains("optim.lr"), "{err}");
+        // Every distance of dml-losses can be named, the SNR distance included.
+        for distance in Distance::defaults() {
+            let name = serde_json::to_value(&distance).expect("distance");
+            let c = base
+                .patched(&json!({"loss": {"ContrastiveLoss": {"distance": name}}}), "test")
+                .unwrap_or_else(|e| panic!("{distance:?}: {e}"));
+            assert!(matches!(&c.loss, LossConfig::ContrastiveLoss(l) if l.distance == distance));
+        }
     }
 
     #[test]
