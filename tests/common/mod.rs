@@ -151,6 +151,10 @@ pub fn mine(case: &Case, embeddings: &Tensor<2>, labels: &Tensor<1, Int>) -> Opt
     let e = embeddings.clone();
     let l = labels.clone();
     let mined = match spec.kind.as_str() {
+        "BatchEasyHard" => config_from(dml::losses::BatchEasyHardMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
         "BatchHard" => config_from(BatchHardMinerConfig::new(), &spec.config).init().mine(e, l),
         "TripletMargin" => config_from(TripletMarginMinerConfig::new(), &spec.config)
             .init()

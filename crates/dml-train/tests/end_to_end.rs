@@ -39,6 +39,7 @@ fn miner_for(loss: &str) -> Option<&'static str> {
         "MarginLoss" => Some("TripletMarginMiner"),
         "LiftedStructureLoss" => Some("HardestNegativeMiner"),
         "CircleLoss" => Some("SemihardNegativeMiner"),
+        "NCALoss" => Some("BatchEasyHardMiner"),
         _ => None,
     }
 }

@@ -14,6 +14,8 @@ use crate::loss::loose_name;
 /// `[miner.TripletMarginMiner]`.
 #[derive(Config, Debug)]
 pub enum MinerConfig {
+    /// PML's `BatchEasyHardMiner`: per anchor, the easiest, hardest or semi-hard positive and negative.
+    BatchEasyHardMiner(BatchEasyHardMinerConfig),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
     BatchHardMiner(BatchHardMinerConfig),
     /// PML's `EmbeddingsAlreadyPackagedAsTriplets`: rows `3k, 3k + 1, 3k + 2` are one triplet.
@@ -34,6 +36,7 @@ impl MinerConfig {
     /// One configuration per miner, with PML's (or the seed's) defaults.
     pub fn defaults() -> Vec<MinerConfig> {
         vec![
+            Self::BatchEasyHardMiner(BatchEasyHardMinerConfig::new()),
             Self::BatchHardMiner(BatchHardMinerConfig::new()),
             Self::EmbeddingsAlreadyPackagedAsTriplets(
                 EmbeddingsAlreadyPackagedAsTripletsConfig::new(),
@@ -49,6 +52,7 @@ impl MinerConfig {
     /// The variant's name: PML's class name (`"BatchHardMiner"`).
     pub fn name(&self) -> &'static str {
         match self {
+            Self::BatchEasyHardMiner(_) => "BatchEasyHardMiner",
             Self::BatchHardMiner(_) => "BatchHardMiner",
             Self::EmbeddingsAlreadyPackagedAsTriplets(_) => "EmbeddingsAlreadyPackagedAsTriplets",
             Self::HardestNegativeMiner(_) => "HardestNegativeMiner",
@@ -69,6 +73,7 @@ impl MinerConfig {
     /// Validates the configuration and builds the miner.
     pub fn init(&self) -> LossResult<AnyMiner> {
         Ok(match self {
+            Self::BatchEasyHardMiner(c) => AnyMiner::BatchEasyHardMiner(c.init()?),
             Self::BatchHardMiner(c) => AnyMiner::BatchHardMiner(c.init()),
             Self::EmbeddingsAlreadyPackagedAsTriplets(c) => {
                 AnyMiner::EmbeddingsAlreadyPackagedAsTriplets(c.init()?)
@@ -87,6 +92,8 @@ impl MinerConfig {
 #[derive(Module, Debug)]
 #[allow(clippy::enum_variant_names)] // the variants are PML's class names, which end in "Miner"
 pub enum AnyMiner {
+    /// PML's `BatchEasyHardMiner`: per anchor, the easiest, hardest or semi-hard positive and negative.
+    BatchEasyHardMiner(BatchEasyHardMiner),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
     BatchHardMiner(BatchHardMiner),
     /// PML's `EmbeddingsAlreadyPackagedAsTriplets`: rows `3k, 3k + 1, 3k + 2` are one triplet.
@@ -107,6 +114,7 @@ pub enum AnyMiner {
 macro_rules! each_miner {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
+            AnyMiner::BatchEasyHardMiner($m) => $body,
             AnyMiner::BatchHardMiner($m) => $body,
             AnyMiner::EmbeddingsAlreadyPackagedAsTriplets($m) => $body,
             AnyMiner::HardestNegativeMiner($m) => $body,
