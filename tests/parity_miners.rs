@@ -24,3 +24,8 @@ fn loss_of(case: &Case) -> Box<dyn MetricLoss> {
 fn batch_easy_hard_miner_matches_pml() {
     run_loss_fixture("batch_easy_hard_miner.json", loss_of);
 }
+
+#[test]
+fn hdc_miner_matches_pml() {
+    run_loss_fixture("hdc_miner.json", loss_of);
+}

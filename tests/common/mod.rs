@@ -155,6 +155,10 @@ pub fn mine(case: &Case, embeddings: &Tensor<2>, labels: &Tensor<1, Int>) -> Opt
             .init()
             .expect("valid miner")
             .mine(e, l),
+        "HDC" => config_from(dml::losses::HDCMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
         "BatchHard" => config_from(BatchHardMinerConfig::new(), &spec.config).init().mine(e, l),
         "TripletMargin" => config_from(TripletMarginMinerConfig::new(), &spec.config)
             .init()

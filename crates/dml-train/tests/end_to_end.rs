@@ -40,6 +40,7 @@ fn miner_for(loss: &str) -> Option<&'static str> {
         "LiftedStructureLoss" => Some("HardestNegativeMiner"),
         "CircleLoss" => Some("SemihardNegativeMiner"),
         "NCALoss" => Some("BatchEasyHardMiner"),
+        "SupConLoss" => Some("HDCMiner"),
         _ => None,
     }
 }

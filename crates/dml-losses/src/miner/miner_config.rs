@@ -22,6 +22,8 @@ pub enum MinerConfig {
     EmbeddingsAlreadyPackagedAsTriplets(EmbeddingsAlreadyPackagedAsTripletsConfig),
     /// FaceNet's hardest-negative mining (the online-metric-learning seed's `hardest`).
     HardestNegativeMiner(HardestNegativeMinerConfig),
+    /// PML's `HDCMiner`: the farthest positive and the closest negative pairs of the batch.
+    HDCMiner(HDCMinerConfig),
     /// PML's `MultiSimilarityMiner`.
     MultiSimilarityMiner(MultiSimilarityMinerConfig),
     /// PML's `PairMarginMiner`.
@@ -42,6 +44,7 @@ impl MinerConfig {
                 EmbeddingsAlreadyPackagedAsTripletsConfig::new(),
             ),
             Self::HardestNegativeMiner(HardestNegativeMinerConfig::new()),
+            Self::HDCMiner(HDCMinerConfig::new()),
             Self::MultiSimilarityMiner(MultiSimilarityMinerConfig::new()),
             Self::PairMarginMiner(PairMarginMinerConfig::new()),
             Self::SemihardNegativeMiner(SemihardNegativeMinerConfig::new()),
@@ -56,6 +59,7 @@ impl MinerConfig {
             Self::BatchHardMiner(_) => "BatchHardMiner",
             Self::EmbeddingsAlreadyPackagedAsTriplets(_) => "EmbeddingsAlreadyPackagedAsTriplets",
             Self::HardestNegativeMiner(_) => "HardestNegativeMiner",
+            Self::HDCMiner(_) => "HDCMiner",
             Self::MultiSimilarityMiner(_) => "MultiSimilarityMiner",
             Self::PairMarginMiner(_) => "PairMarginMiner",
             Self::SemihardNegativeMiner(_) => "SemihardNegativeMiner",
@@ -79,6 +83,7 @@ impl MinerConfig {
                 AnyMiner::EmbeddingsAlreadyPackagedAsTriplets(c.init()?)
             }
             Self::HardestNegativeMiner(c) => AnyMiner::HardestNegativeMiner(c.init()?),
+            Self::HDCMiner(c) => AnyMiner::HDCMiner(c.init()?),
             Self::MultiSimilarityMiner(c) => AnyMiner::MultiSimilarityMiner(c.init()?),
             Self::PairMarginMiner(c) => AnyMiner::PairMarginMiner(c.init()?),
             Self::SemihardNegativeMiner(c) => AnyMiner::SemihardNegativeMiner(c.init()?),
@@ -100,6 +105,8 @@ pub enum AnyMiner {
     EmbeddingsAlreadyPackagedAsTriplets(EmbeddingsAlreadyPackagedAsTriplets),
     /// FaceNet's hardest-negative mining (the online-metric-learning seed's `hardest`).
     HardestNegativeMiner(HardestNegativeMiner),
+    /// PML's `HDCMiner`: the farthest positive and the closest negative pairs of the batch.
+    HDCMiner(HDCMiner),
     /// PML's `MultiSimilarityMiner`.
     MultiSimilarityMiner(MultiSimilarityMiner),
     /// PML's `PairMarginMiner`.
@@ -118,6 +125,7 @@ macro_rules! each_miner {
             AnyMiner::BatchHardMiner($m) => $body,
             AnyMiner::EmbeddingsAlreadyPackagedAsTriplets($m) => $body,
             AnyMiner::HardestNegativeMiner($m) => $body,
+            AnyMiner::HDCMiner($m) => $body,
             AnyMiner::MultiSimilarityMiner($m) => $body,
             AnyMiner::PairMarginMiner($m) => $body,
             AnyMiner::SemihardNegativeMiner($m) => $body,

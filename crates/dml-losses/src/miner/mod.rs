@@ -4,6 +4,7 @@ mod batch_easy_hard;
 mod batch_hard;
 mod embeddings_already_packaged_as_triplets;
 mod hardest_negative;
+mod hdc;
 mod mined;
 mod miner_config;
 mod miner_trait;
@@ -18,6 +19,7 @@ pub use embeddings_already_packaged_as_triplets::{
     EmbeddingsAlreadyPackagedAsTriplets, EmbeddingsAlreadyPackagedAsTripletsConfig,
 };
 pub use hardest_negative::{HardestNegativeMiner, HardestNegativeMinerConfig};
+pub use hdc::{HDCMiner, HDCMinerConfig};
 pub(crate) use mined::pair_product;
 pub use mined::{Mined, Triplets, all_pairs};
 pub use miner_config::{AnyMiner, MinerConfig};
