@@ -398,7 +398,7 @@ mod tests {
         assert!(err.to_string().contains("optim.lr"), "{err}");
         // Every distance of dml-losses can be named, the SNR distance included.
         for distance in Distance::defaults() {
-            let name = serde_json::to_value(&distance).expect("distance");
+            let name = serde_json::to_value(distance).expect("distance");
             let c = base
                 .patched(&json!({"loss": {"ContrastiveLoss": {"distance": name}}}), "test")
                 .unwrap_or_else(|e| panic!("{distance:?}: {e}"));
