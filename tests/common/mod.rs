@@ -69,9 +69,22 @@ pub fn device() -> Device {
     }
 }
 
+/// `tests/fixtures/<parts>` of this repository: under the directory the test binary was built
+/// in, or, when that is gone (a test binary carried to another machine, as
+/// tools/device_check.sh does), under the current directory.
+pub fn fixture_path(parts: &[&str]) -> PathBuf {
+    let under = |root: &str| -> PathBuf {
+        let mut p: PathBuf = [root, "tests", "fixtures"].iter().collect();
+        p.extend(parts);
+        p
+    };
+    let built = under(env!("CARGO_MANIFEST_DIR"));
+    if built.exists() { built } else { under(".") }
+}
+
 pub fn load(file: &str) -> Fixture {
-    let path: PathBuf =
-        [env!("CARGO_MANIFEST_DIR"), "tests", "fixtures", "losses", file].iter().collect();
+    CURRENT_FIXTURE.with(|f| *f.borrow_mut() = file.to_string());
+    let path = fixture_path(&["losses", file]);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
     let fixture: Fixture = serde_json::from_str(&text)
@@ -101,13 +114,60 @@ pub fn values<const D: usize>(t: &Tensor<D>) -> Vec<f64> {
     t.to_data().try_to_vec::<f32>().expect("float32 data").into_iter().map(f64::from).collect()
 }
 
+/// How much wider than the tolerance a float32-limited case may be off on another backend
+/// ([`float32_limited`]).
+pub const FLOAT32_LIMIT_FACTOR: f64 = 100.0;
+
+/// Whether `case` (of the fixture file this thread loaded) is one of the cases that sit at float32's limit (near-identical embeddings
+/// through cosine similarity, logits scaled by 1024), listed with the reason in
+/// `tests/fixtures/losses/float32_limits.json`, *and* the suite runs on a backend other than the
+/// CPU reference (`DML_TEST_DEVICE` set). On the CPU every case is held to the tolerance.
+/// Elsewhere such a case's rounding follows that backend's kernels: it is reported, and held to
+/// [`FLOAT32_LIMIT_FACTOR`] times the tolerance.
+pub fn float32_limited(case: &str) -> bool {
+    if std::env::var_os("DML_TEST_DEVICE").is_none() {
+        return false;
+    }
+    static LIST: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let list = LIST.get_or_init(|| {
+        let path = fixture_path(&["losses", "float32_limits.json"]);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    });
+    let key = CURRENT_FIXTURE.with(|f| format!("{}:{case}", f.borrow()));
+    list["cases"].get(&key).is_some()
+}
+
+thread_local! {
+    /// The fixture file the test on this thread loaded last ([`load`]): each test runs on its own
+    /// thread and loads its fixture first.
+    static CURRENT_FIXTURE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Asserts `actual` matches `expected` element-wise within the tolerance, and is finite.
+/// `what` starts with the case's name (see [`float32_limited`]).
 pub fn assert_close(what: &str, actual: &[f64], expected: &[f64]) {
     assert_eq!(actual.len(), expected.len(), "{what}: length differs");
     let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let case = what.split(' ').next().unwrap_or_default();
+    let limited = float32_limited(case);
     for (i, (a, e)) in actual.iter().zip(expected).enumerate() {
         assert!(a.is_finite(), "{what}[{i}] is not finite: {a}");
         let tol = RTOL * e.abs() + SCALE_ATOL * scale + 1e-7;
+        if limited && (a - e).abs() > tol {
+            eprintln!(
+                "float32 limit (tests/fixtures/losses/float32_limits.json): {what}[{i}]: got {a}, \
+                 expected {e}, off by {:.1}x the tolerance {tol:.3e}",
+                (a - e).abs() / tol
+            );
+            let wide = FLOAT32_LIMIT_FACTOR * tol;
+            assert!(
+                (a - e).abs() <= wide,
+                "{what}[{i}]: got {a}, expected {e} (float32-limited case, tolerance {wide:.3e})"
+            );
+            continue;
+        }
         assert!((a - e).abs() <= tol, "{what}[{i}]: got {a}, expected {e} (tolerance {tol:.3e})");
     }
 }

@@ -96,8 +96,18 @@ pub fn resolve_device(name: &str) -> TrainResult<Device> {
         ("tch", ["cuda", r @ ..]) if r.len() <= 1 => {
             let n = ordinal(name, r.first().copied())?;
             #[cfg(feature = "tch")]
-            #[allow(deprecated)]
-            return Ok(Device::libtorch_cuda(n));
+            {
+                let visible = if tch::Cuda::is_available() { tch::Cuda::device_count() } else { 0 };
+                if n as i64 >= visible {
+                    return Err(TrainError::Config(format!(
+                        "device `{name}`: libtorch sees {visible} CUDA device(s) (no NVIDIA \
+                         driver, or the libtorch on LD_LIBRARY_PATH is a CPU-only build; \
+                         tools/setup_libtorch.sh prints the environment of a CUDA one)"
+                    )));
+                }
+                #[allow(deprecated)]
+                return Ok(Device::libtorch_cuda(n));
+            }
             #[cfg(not(feature = "tch"))]
             Err(missing(name, "tch"))
         }

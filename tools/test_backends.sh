@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The accelerator backends, built and checked on a CPU machine (.ci/run calls this after the
+# default test suite):
+#   - `tch` (libtorch through burn-tch, PyTorch 2.11 from PyPI, tools/setup_libtorch.sh) and
+#     `wgpu` (Vulkan; Mesa's lavapipe software driver stands in for a GPU) built together;
+#   - on `tch:cpu`: every loss parity suite (the PML / PyTorch fixtures, values and gradients),
+#     the checkpoint-embedding agreement test, and a quickstart smoke run on Fashion-MNIST;
+#   - on `wgpu` (lavapipe): the checkpoint-embedding agreement test and a quickstart smoke run.
+# `--wgpu-parity` also runs the loss parity suites on lavapipe (slow; see docs/backends.md for the
+# recorded result).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+wgpu_parity=false
+[ "${1:-}" = "--wgpu-parity" ] && wgpu_parity=true
+
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+need_apt=()
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need_apt+=(mesa-vulkan-drivers libvulkan1)
+[ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] \
+  || [ -e /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte ] || need_apt+=(dataset-fashion-mnist)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+eval "$(bash tools/setup_libtorch.sh)"
+# Mesa's lavapipe is the only Vulkan driver on a CPU machine; cubecl's autotuning on it would
+# take minutes per kernel shape.
+export CUBECL_AUTOTUNE_LEVEL=minimal
+export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
+
+features="tch wgpu"
+# Every loss parity suite (tests/parity_*.rs; parity_eval checks the CPU retrieval metrics only).
+parity=()
+for f in tests/parity_*.rs; do
+  name=$(basename "$f" .rs)
+  [ "$name" = parity_eval ] || parity+=(--test "$name")
+done
+timed() { local t0=$SECONDS; "$@"; echo "   ($(( SECONDS - t0 )) s)"; }
+
+# The dev profile (dependencies at opt-level 1, near release speed) shares one build between the
+# test binaries and the quickstart.
+echo "== build: --features \"$features\" (parity tests, agreement test, quickstart)"
+timed cargo test --locked --features "$features" "${parity[@]}" --test backend_agreement --no-run
+timed cargo build --locked --features "$features" --example quickstart
+
+echo "== loss parity on tch:cpu"
+DML_TEST_DEVICE=tch:cpu timed cargo test --locked --features "$features" "${parity[@]}"
+
+for device in tch:cpu wgpu; do
+  echo "== a CPU checkpoint embedded on $device"
+  DML_TEST_DEVICE=$device timed cargo test --locked --features "$features" --test backend_agreement \
+    -- --ignored --nocapture
+  echo "== quickstart smoke run on $device"
+  out=$(mktemp -d)
+  timed target/debug/examples/quickstart --device "$device" --epochs 1 --max-steps-per-epoch 4 \
+    --max-eval-images 400 --output-dir "$out/run"
+  rm -rf "$out"
+done
+
+if $wgpu_parity; then
+  echo "== loss parity on wgpu (lavapipe)"
+  DML_TEST_DEVICE=wgpu timed cargo test --locked --features "$features" --no-fail-fast "${parity[@]}"
+fi
+echo "== backends: all checks passed"
