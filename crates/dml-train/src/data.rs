@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use dml_data::{
     BatchSampler, Cars196, ChunkSize, ClassChunkSamplerConfig, Cub200, CycleSamplerConfig,
     ImageLoader, ImageSource, InShop, LoaderConfig, MPerClassSamplerConfig, MnistFormat,
@@ -22,10 +22,9 @@ use crate::error::{TrainError, TrainResult};
 pub struct Batch {
     /// The images.
     pub images: Tensor<4>,
-    /// The labels (`0..num_classes`).
-    pub labels: Tensor<1, Int>,
-    /// The same labels as host values: the loss checks them from these, with no device read.
-    pub host_labels: Vec<i64>,
+    /// The labels (`0..num_classes`), as host values: the loss takes them to the device once
+    /// and checks their range on the host ([`crate::loss::TrainLoss::forward`]).
+    pub labels: Vec<i64>,
 }
 
 fn data_err(e: impl std::fmt::Display) -> TrainError {
@@ -84,9 +83,7 @@ impl MemoryImages {
         }
         let [c, h, w] = self.shape;
         let images = Tensor::from_data(TensorData::new(px, [indices.len(), c, h, w]), device);
-        let host_labels = labels.clone();
-        let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
-        Batch { images, labels, host_labels }
+        Batch { images, labels }
     }
 
     /// Fashion-MNIST (or any MNIST-format directory): `Train` = classes 0-4 of the train
@@ -227,8 +224,7 @@ impl TrainData {
                 )
             }
             Self::Files(loader, _) => Box::new(loader.epoch_from(epoch, start, device).map(|b| {
-                b.map(|b| Batch { images: b.images, labels: b.labels, host_labels: b.host_labels })
-                    .map_err(data_err)
+                b.map(|b| Batch { images: b.images, labels: b.host_labels }).map_err(data_err)
             })),
         }
     }

@@ -439,7 +439,7 @@ impl Trainer {
         let at = self.position();
         let lr = |g| group_lr(&self.config, g, at);
         let embeddings = self.model.forward(batch.images);
-        let loss = self.loss.forward(embeddings, &batch.host_labels)?;
+        let loss = self.loss.forward(embeddings, &batch.labels)?;
         let value = loss.clone().into_scalar::<f32>() as f64;
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {
@@ -631,7 +631,7 @@ impl Trainer {
             let mut start = Instant::now();
             for batch in train.epoch_from(epoch as u64, first, &self.device).take(spe - first) {
                 let batch = batch?;
-                let images = batch.labels.dims()[0];
+                let images = batch.labels.len();
                 let value = self.train_step(batch)?;
                 self.partial.loss_sum += value;
                 self.partial.steps += 1;

@@ -27,7 +27,7 @@ fn embeddings(t: &Trainer) -> Vec<f32> {
 fn loss_on_first_batch(t: &mut Trainer, train: &TrainData) -> f64 {
     let batch = train.epoch_from(0, 0, &t.device).next().expect("a batch").expect("batch");
     let e = t.model.forward(batch.images);
-    t.loss.forward(e, &batch.host_labels).expect("loss").into_scalar::<f32>() as f64
+    t.loss.forward(e, &batch.labels).expect("loss").into_scalar::<f32>() as f64
 }
 
 /// A miner each loss can use, where one fits (so that every miner is exercised too).

@@ -41,10 +41,7 @@ impl LossInput {
     pub fn from_host_labels(embeddings: Tensor<2>, labels: &[i64]) -> Self {
         let device: Device = embeddings.device();
         let tensor = Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), &device);
-        let range = labels.iter().fold(None, |acc: Option<(i64, i64)>, &l| match acc {
-            None => Some((l, l)),
-            Some((lo, hi)) => Some((lo.min(l), hi.max(l))),
-        });
+        let range = labels.iter().copied().min().zip(labels.iter().copied().max());
         Self { label_range: range, ..Self::new(embeddings, tensor) }
     }
 
