@@ -12,6 +12,8 @@ mod backend_agreement;
 mod parity_classifier;
 #[path = "parity_extra.rs"]
 mod parity_extra;
+#[path = "parity_extra2.rs"]
+mod parity_extra2;
 #[path = "parity_miners.rs"]
 mod parity_miners;
 #[path = "parity_online.rs"]

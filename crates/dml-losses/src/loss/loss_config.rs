@@ -73,6 +73,8 @@ pub enum LossConfig {
     QuadrupletLoss(QuadrupletLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
+    /// PML's `SoftTripleLoss` (several learnable centers per class).
+    SoftTripleLoss(SoftTripleLossConfig),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLossConfig),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
@@ -116,6 +118,7 @@ impl LossConfig {
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
+            Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
             Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
@@ -153,6 +156,7 @@ impl LossConfig {
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
+            Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
             Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
@@ -180,6 +184,7 @@ impl LossConfig {
             Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::SoftTripleLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::StaticProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SubCenterArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
@@ -219,6 +224,10 @@ impl LossConfig {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
+            Self::SoftTripleLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
             Self::SoftmaxLoss(c) => {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
@@ -247,6 +256,7 @@ impl LossConfig {
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
             Self::ProxyAnchorLoss(c) => c.validate(),
             Self::ProxyNCALoss(c) => c.validate(),
+            Self::SoftTripleLoss(c) => c.validate(),
             Self::SoftmaxLoss(c) => c.validate(),
             Self::StaticProxyNCALoss(c) => c.validate(),
             Self::SubCenterArcFaceLoss(c) => c.validate(),
@@ -267,7 +277,10 @@ impl LossConfig {
             | Self::SoftmaxLoss(_)
             | Self::StaticProxyNCALoss(_)
             | Self::SubCenterArcFaceLoss(_) => false,
-            Self::ProxyAnchorLoss(_) | Self::ProxyNCALoss(_) | Self::MarginLoss(_) => true,
+            Self::ProxyAnchorLoss(_)
+            | Self::ProxyNCALoss(_)
+            | Self::MarginLoss(_)
+            | Self::SoftTripleLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
         }
     }
@@ -285,7 +298,8 @@ impl LossConfig {
             | Self::StaticProxyNCALoss(_)
             | Self::SubCenterArcFaceLoss(_)
             | Self::ProxyAnchorLoss(_)
-            | Self::ProxyNCALoss(_) => false,
+            | Self::ProxyNCALoss(_)
+            | Self::SoftTripleLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
         }
@@ -324,6 +338,7 @@ impl LossConfig {
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }
+            Self::SoftTripleLoss(c) => Loss::SoftTripleLoss(c.init(device)?),
             Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
             Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),

@@ -63,6 +63,8 @@ pub enum Loss {
     QuadrupletLoss(QuadrupletLoss),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
+    /// PML's `SoftTripleLoss` (several learnable centers per class).
+    SoftTripleLoss(SoftTripleLoss),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLoss),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
@@ -106,6 +108,7 @@ macro_rules! each_loss {
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
+            Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
             Loss::StaticProxyNCALoss($l) => $body,
             Loss::SubCenterArcFaceLoss($l) => $body,

@@ -34,6 +34,7 @@ mod proxy_common;
 mod proxy_nca;
 mod quadruplet;
 mod signal_to_noise_ratio_contrastive;
+mod soft_triple;
 mod softmax;
 mod static_proxy_nca;
 mod sub_center_arc_face;
@@ -75,6 +76,7 @@ pub use quadruplet::{QuadrupletLoss, QuadrupletLossConfig};
 pub use signal_to_noise_ratio_contrastive::{
     SignalToNoiseRatioContrastiveLoss, SignalToNoiseRatioContrastiveLossConfig,
 };
+pub use soft_triple::{SoftTripleLoss, SoftTripleLossConfig};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
 pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
