@@ -6,7 +6,7 @@ mod common;
 
 use burn::tensor::{Device, Gradients};
 use common::*;
-use dml::losses::{LossInput, MetricLoss, SoftTripleLossConfig};
+use dml::losses::{FastAPLossConfig, LossInput, MetricLoss, SoftTripleLossConfig};
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
 /// has any), the case's batch is mined by its miner if it names one, and `check_params`
@@ -44,4 +44,11 @@ fn soft_triple_matches_pml() {
         },
         |case, loss, grads| check_param_grad(case, "fc", loss.centers.val().grad(grads)),
     );
+}
+
+#[test]
+fn fast_ap_matches_pml() {
+    run_loss_fixture("fast_ap.json", |case| {
+        Box::new(config_from(FastAPLossConfig::new(), &case.config).init().unwrap())
+    });
 }

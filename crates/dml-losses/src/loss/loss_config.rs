@@ -39,6 +39,8 @@ pub enum LossConfig {
     CosFaceLoss(CosFaceLossConfig),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLossConfig),
+    /// PML's `FastAPLoss` (histogram approximation of average precision).
+    FastAPLoss(FastAPLossConfig),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
@@ -101,6 +103,7 @@ impl LossConfig {
             Self::ContrastiveLoss(ContrastiveLossConfig::new()),
             Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
             Self::EmlLoss(EmlLossConfig::new()),
+            Self::FastAPLoss(FastAPLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
             Self::InstanceLoss(InstanceLossConfig::new()),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
@@ -139,6 +142,7 @@ impl LossConfig {
             Self::ContrastiveLoss(_) => "ContrastiveLoss",
             Self::CosFaceLoss(_) => "CosFaceLoss",
             Self::EmlLoss(_) => "EmlLoss",
+            Self::FastAPLoss(_) => "FastAPLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
             Self::InstanceLoss(_) => "InstanceLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
@@ -317,6 +321,7 @@ impl LossConfig {
             Self::ContrastiveLoss(c) => Loss::ContrastiveLoss(c.init()?),
             Self::CosFaceLoss(c) => Loss::CosFaceLoss(c.init(device)?),
             Self::EmlLoss(c) => Loss::EmlLoss(c.init()?),
+            Self::FastAPLoss(c) => Loss::FastAPLoss(c.init()?),
             Self::GeneralizedLiftedStructureLoss(c) => {
                 Loss::GeneralizedLiftedStructureLoss(c.init()?)
             }

@@ -29,6 +29,8 @@ pub enum Loss {
     CosFaceLoss(CosFaceLoss),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLoss),
+    /// PML's `FastAPLoss` (histogram approximation of average precision).
+    FastAPLoss(FastAPLoss),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLoss),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
@@ -91,6 +93,7 @@ macro_rules! each_loss {
             Loss::ContrastiveLoss($l) => $body,
             Loss::CosFaceLoss($l) => $body,
             Loss::EmlLoss($l) => $body,
+            Loss::FastAPLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
             Loss::InstanceLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,

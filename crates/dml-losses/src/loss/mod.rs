@@ -10,6 +10,7 @@ mod contrastive;
 mod cos_face;
 mod cross_batch_memory;
 mod eml;
+mod fast_ap;
 mod generalized_lifted_structure;
 mod input;
 mod instance;
@@ -51,6 +52,7 @@ pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use cos_face::{CosFaceLoss, CosFaceLossConfig};
 pub use cross_batch_memory::{CrossBatchMemory, CrossBatchMemoryConfig};
 pub use eml::{EmlLoss, EmlLossConfig};
+pub use fast_ap::{FastAPLoss, FastAPLossConfig};
 pub use generalized_lifted_structure::{
     GeneralizedLiftedStructureLoss, GeneralizedLiftedStructureLossConfig,
 };
