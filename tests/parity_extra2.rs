@@ -6,7 +6,9 @@ mod common;
 
 use burn::tensor::{Device, Gradients};
 use common::*;
-use dml::losses::{FastAPLossConfig, LossInput, MetricLoss, SoftTripleLossConfig};
+use dml::losses::{
+    FastAPLossConfig, LossInput, MetricLoss, P2SGradLossConfig, SoftTripleLossConfig,
+};
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
 /// has any), the case's batch is mined by its miner if it names one, and `check_params`
@@ -51,4 +53,17 @@ fn fast_ap_matches_pml() {
     run_loss_fixture("fast_ap.json", |case| {
         Box::new(config_from(FastAPLossConfig::new(), &case.config).init().unwrap())
     });
+}
+
+#[test]
+fn p2s_grad_matches_pml() {
+    run_fixture(
+        "p2s_grad.json",
+        |case, device| {
+            config_from(P2SGradLossConfig::new(1, 1), &case.config)
+                .init_with(param_matrix(case, "weight", device))
+                .expect("valid config")
+        },
+        |case, loss, grads| check_param_grad(case, "weight", loss.weight.val().grad(grads)),
+    );
 }

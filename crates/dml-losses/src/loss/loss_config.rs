@@ -67,6 +67,8 @@ pub enum LossConfig {
     OnlineLiftedStructureLoss(OnlineLiftedStructureLossConfig),
     /// The online-metric-learning seed's `TripletLoss` (hardest, semi-hard or all).
     OnlineTripletLoss(OnlineTripletLossConfig),
+    /// PML's `P2SGradLoss` (squared error of class cosines against one-hot targets).
+    P2SGradLoss(P2SGradLossConfig),
     /// PML's `ProxyAnchorLoss`.
     ProxyAnchorLoss(ProxyAnchorLossConfig),
     /// PML's `ProxyNCALoss`.
@@ -117,6 +119,7 @@ impl LossConfig {
             Self::OnlineContrastiveLoss(OnlineContrastiveLossConfig::new()),
             Self::OnlineLiftedStructureLoss(OnlineLiftedStructureLossConfig::new()),
             Self::OnlineTripletLoss(OnlineTripletLossConfig::new()),
+            Self::P2SGradLoss(P2SGradLossConfig::new(0, 0)),
             Self::ProxyAnchorLoss(ProxyAnchorLossConfig::new(0, 0)),
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
@@ -156,6 +159,7 @@ impl LossConfig {
             Self::OnlineContrastiveLoss(_) => "OnlineContrastiveLoss",
             Self::OnlineLiftedStructureLoss(_) => "OnlineLiftedStructureLoss",
             Self::OnlineTripletLoss(_) => "OnlineTripletLoss",
+            Self::P2SGradLoss(_) => "P2SGradLoss",
             Self::ProxyAnchorLoss(_) => "ProxyAnchorLoss",
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
@@ -186,6 +190,7 @@ impl LossConfig {
             Self::ArcMarginLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::CosFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::P2SGradLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SoftTripleLoss(c) => Some((c.num_classes, c.embedding_size)),
@@ -217,6 +222,10 @@ impl LossConfig {
                 c.embedding_size = embedding_size;
             }
             Self::NormalizedSoftmaxLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::P2SGradLoss(c) => {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
@@ -258,6 +267,7 @@ impl LossConfig {
             Self::CosFaceLoss(c) => c.validate(),
             Self::MarginLoss(c) => c.validate().map(drop),
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
+            Self::P2SGradLoss(c) => c.validate(),
             Self::ProxyAnchorLoss(c) => c.validate(),
             Self::ProxyNCALoss(c) => c.validate(),
             Self::SoftTripleLoss(c) => c.validate(),
@@ -278,6 +288,7 @@ impl LossConfig {
             | Self::ArcMarginLoss(_)
             | Self::CosFaceLoss(_)
             | Self::NormalizedSoftmaxLoss(_)
+            | Self::P2SGradLoss(_)
             | Self::SoftmaxLoss(_)
             | Self::StaticProxyNCALoss(_)
             | Self::SubCenterArcFaceLoss(_) => false,
@@ -298,6 +309,7 @@ impl LossConfig {
             | Self::ArcMarginLoss(_)
             | Self::CosFaceLoss(_)
             | Self::NormalizedSoftmaxLoss(_)
+            | Self::P2SGradLoss(_)
             | Self::SoftmaxLoss(_)
             | Self::StaticProxyNCALoss(_)
             | Self::SubCenterArcFaceLoss(_)
@@ -337,6 +349,7 @@ impl LossConfig {
             Self::OnlineContrastiveLoss(c) => Loss::OnlineContrastiveLoss(c.init()?),
             Self::OnlineLiftedStructureLoss(c) => Loss::OnlineLiftedStructureLoss(c.init()?),
             Self::OnlineTripletLoss(c) => Loss::OnlineTripletLoss(c.init()?),
+            Self::P2SGradLoss(c) => Loss::P2SGradLoss(c.init(device)?),
             Self::ProxyAnchorLoss(c) => Loss::ProxyAnchorLoss(c.init(device)?),
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),

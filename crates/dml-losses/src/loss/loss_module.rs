@@ -57,6 +57,8 @@ pub enum Loss {
     OnlineLiftedStructureLoss(OnlineLiftedStructureLoss),
     /// The online-metric-learning seed's `TripletLoss` (hardest, semi-hard or all).
     OnlineTripletLoss(OnlineTripletLoss),
+    /// PML's `P2SGradLoss` (squared error of class cosines against one-hot targets).
+    P2SGradLoss(P2SGradLoss),
     /// PML's `ProxyAnchorLoss`.
     ProxyAnchorLoss(ProxyAnchorLoss),
     /// PML's `ProxyNCALoss`.
@@ -107,6 +109,7 @@ macro_rules! each_loss {
             Loss::OnlineContrastiveLoss($l) => $body,
             Loss::OnlineLiftedStructureLoss($l) => $body,
             Loss::OnlineTripletLoss($l) => $body,
+            Loss::P2SGradLoss($l) => $body,
             Loss::ProxyAnchorLoss($l) => $body,
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,
