@@ -7,7 +7,8 @@ mod common;
 use burn::tensor::{Device, Gradients};
 use common::*;
 use dml::losses::{
-    FastAPLossConfig, LossInput, MetricLoss, P2SGradLossConfig, SoftTripleLossConfig,
+    FastAPLossConfig, HistogramLossConfig, LossInput, MetricLoss, P2SGradLossConfig,
+    SoftTripleLossConfig,
 };
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
@@ -66,4 +67,11 @@ fn p2s_grad_matches_pml() {
         },
         |case, loss, grads| check_param_grad(case, "weight", loss.weight.val().grad(grads)),
     );
+}
+
+#[test]
+fn histogram_matches_pml() {
+    run_loss_fixture("histogram.json", |case| {
+        Box::new(config_from(HistogramLossConfig::new(), &case.config).init().unwrap())
+    });
 }

@@ -88,7 +88,7 @@ impl FastAPLoss {
 
 /// `[k, k]` matrix with ones on and above the diagonal: `h.matmul(it)` is the running sum of
 /// each row of `h` (a cumulative sum as one small product).
-fn running_sum_matrix(k: usize, device: &Device) -> Tensor<2> {
+pub(crate) fn running_sum_matrix(k: usize, device: &Device) -> Tensor<2> {
     let data: Vec<f32> = (0..k * k).map(|idx| if idx / k <= idx % k { 1.0 } else { 0.0 }).collect();
     Tensor::from_data(TensorData::new(data, [k, k]), device)
 }

@@ -43,6 +43,8 @@ pub enum LossConfig {
     FastAPLoss(FastAPLossConfig),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig),
+    /// PML's `HistogramLoss` (overlap of positive and negative similarity histograms).
+    HistogramLoss(HistogramLossConfig),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
     InstanceLoss(InstanceLossConfig),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
@@ -107,6 +109,7 @@ impl LossConfig {
             Self::EmlLoss(EmlLossConfig::new()),
             Self::FastAPLoss(FastAPLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
+            Self::HistogramLoss(HistogramLossConfig::new()),
             Self::InstanceLoss(InstanceLossConfig::new()),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
@@ -147,6 +150,7 @@ impl LossConfig {
             Self::EmlLoss(_) => "EmlLoss",
             Self::FastAPLoss(_) => "FastAPLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
+            Self::HistogramLoss(_) => "HistogramLoss",
             Self::InstanceLoss(_) => "InstanceLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
@@ -337,6 +341,7 @@ impl LossConfig {
             Self::GeneralizedLiftedStructureLoss(c) => {
                 Loss::GeneralizedLiftedStructureLoss(c.init()?)
             }
+            Self::HistogramLoss(c) => Loss::HistogramLoss(c.init()?),
             Self::InstanceLoss(c) => Loss::InstanceLoss(c.init()?),
             Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),

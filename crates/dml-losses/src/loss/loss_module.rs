@@ -33,6 +33,8 @@ pub enum Loss {
     FastAPLoss(FastAPLoss),
     /// PML's `GeneralizedLiftedStructureLoss`.
     GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLoss),
+    /// PML's `HistogramLoss` (overlap of positive and negative similarity histograms).
+    HistogramLoss(HistogramLoss),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
     InstanceLoss(InstanceLoss),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
@@ -97,6 +99,7 @@ macro_rules! each_loss {
             Loss::EmlLoss($l) => $body,
             Loss::FastAPLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
+            Loss::HistogramLoss($l) => $body,
             Loss::InstanceLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,

@@ -12,6 +12,7 @@ mod cross_batch_memory;
 mod eml;
 mod fast_ap;
 mod generalized_lifted_structure;
+mod histogram;
 mod input;
 mod instance;
 mod intra_pair_variance;
@@ -57,6 +58,7 @@ pub use fast_ap::{FastAPLoss, FastAPLossConfig};
 pub use generalized_lifted_structure::{
     GeneralizedLiftedStructureLoss, GeneralizedLiftedStructureLossConfig,
 };
+pub use histogram::{HistogramLoss, HistogramLossConfig};
 pub use input::LossInput;
 pub use instance::{InstanceLoss, InstanceLossConfig};
 pub use intra_pair_variance::{IntraPairVarianceLoss, IntraPairVarianceLossConfig};
