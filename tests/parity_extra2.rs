@@ -7,7 +7,7 @@ mod common;
 use burn::tensor::{Device, Gradients};
 use common::*;
 use dml::losses::{
-    FastAPLossConfig, HistogramLossConfig, LossInput, MetricLoss, P2SGradLossConfig,
+    FastAPLossConfig, HistogramLossConfig, LossInput, MetricLoss, P2SGradLossConfig, PNPLossConfig,
     SoftTripleLossConfig,
 };
 
@@ -73,5 +73,12 @@ fn p2s_grad_matches_pml() {
 fn histogram_matches_pml() {
     run_loss_fixture("histogram.json", |case| {
         Box::new(config_from(HistogramLossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn pnp_matches_pml() {
+    run_loss_fixture("pnp.json", |case| {
+        Box::new(config_from(PNPLossConfig::new(), &case.config).init().unwrap())
     });
 }

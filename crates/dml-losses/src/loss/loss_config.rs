@@ -71,6 +71,8 @@ pub enum LossConfig {
     OnlineTripletLoss(OnlineTripletLossConfig),
     /// PML's `P2SGradLoss` (squared error of class cosines against one-hot targets).
     P2SGradLoss(P2SGradLossConfig),
+    /// PML's `PNPLoss` (penalizes negatives ranked before positives).
+    PNPLoss(PNPLossConfig),
     /// PML's `ProxyAnchorLoss`.
     ProxyAnchorLoss(ProxyAnchorLossConfig),
     /// PML's `ProxyNCALoss`.
@@ -123,6 +125,7 @@ impl LossConfig {
             Self::OnlineLiftedStructureLoss(OnlineLiftedStructureLossConfig::new()),
             Self::OnlineTripletLoss(OnlineTripletLossConfig::new()),
             Self::P2SGradLoss(P2SGradLossConfig::new(0, 0)),
+            Self::PNPLoss(PNPLossConfig::new()),
             Self::ProxyAnchorLoss(ProxyAnchorLossConfig::new(0, 0)),
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
@@ -164,6 +167,7 @@ impl LossConfig {
             Self::OnlineLiftedStructureLoss(_) => "OnlineLiftedStructureLoss",
             Self::OnlineTripletLoss(_) => "OnlineTripletLoss",
             Self::P2SGradLoss(_) => "P2SGradLoss",
+            Self::PNPLoss(_) => "PNPLoss",
             Self::ProxyAnchorLoss(_) => "ProxyAnchorLoss",
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
@@ -355,6 +359,7 @@ impl LossConfig {
             Self::OnlineLiftedStructureLoss(c) => Loss::OnlineLiftedStructureLoss(c.init()?),
             Self::OnlineTripletLoss(c) => Loss::OnlineTripletLoss(c.init()?),
             Self::P2SGradLoss(c) => Loss::P2SGradLoss(c.init(device)?),
+            Self::PNPLoss(c) => Loss::PNPLoss(c.init()?),
             Self::ProxyAnchorLoss(c) => Loss::ProxyAnchorLoss(c.init(device)?),
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),

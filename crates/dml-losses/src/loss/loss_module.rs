@@ -61,6 +61,8 @@ pub enum Loss {
     OnlineTripletLoss(OnlineTripletLoss),
     /// PML's `P2SGradLoss` (squared error of class cosines against one-hot targets).
     P2SGradLoss(P2SGradLoss),
+    /// PML's `PNPLoss` (penalizes negatives ranked before positives).
+    PNPLoss(PNPLoss),
     /// PML's `ProxyAnchorLoss`.
     ProxyAnchorLoss(ProxyAnchorLoss),
     /// PML's `ProxyNCALoss`.
@@ -113,6 +115,7 @@ macro_rules! each_loss {
             Loss::OnlineLiftedStructureLoss($l) => $body,
             Loss::OnlineTripletLoss($l) => $body,
             Loss::P2SGradLoss($l) => $body,
+            Loss::PNPLoss($l) => $body,
             Loss::ProxyAnchorLoss($l) => $body,
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,

@@ -32,6 +32,7 @@ mod online_lifted_structure;
 mod online_triplet;
 mod p2s_grad;
 mod pair_util;
+mod pnp;
 mod proxy_anchor;
 mod proxy_common;
 mod proxy_nca;
@@ -76,6 +77,7 @@ pub use online_contrastive::{OnlineContrastiveLoss, OnlineContrastiveLossConfig}
 pub use online_lifted_structure::{OnlineLiftedStructureLoss, OnlineLiftedStructureLossConfig};
 pub use online_triplet::{OnlineMining, OnlineTripletLoss, OnlineTripletLossConfig};
 pub use p2s_grad::{P2SGradLoss, P2SGradLossConfig};
+pub use pnp::{PNPLoss, PNPLossConfig, PnpVariant};
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
 pub use proxy_nca::{ProxyNCALoss, ProxyNCALossConfig};
 pub use quadruplet::{QuadrupletLoss, QuadrupletLossConfig};
