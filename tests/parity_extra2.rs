@@ -8,7 +8,7 @@ use burn::tensor::{Device, Gradients};
 use common::*;
 use dml::losses::{
     FastAPLossConfig, HistogramLossConfig, LossInput, MetricLoss, P2SGradLossConfig, PNPLossConfig,
-    SoftTripleLossConfig,
+    RankedListLossConfig, SoftTripleLossConfig,
 };
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
@@ -80,5 +80,13 @@ fn histogram_matches_pml() {
 fn pnp_matches_pml() {
     run_loss_fixture("pnp.json", |case| {
         Box::new(config_from(PNPLossConfig::new(), &case.config).init().unwrap())
+    });
+}
+
+#[test]
+fn ranked_list_matches_pml() {
+    run_loss_fixture("ranked_list.json", |case| {
+        let defaults = RankedListLossConfig::new(0.4, 10.0);
+        Box::new(config_from(defaults, &case.config).init().unwrap())
     });
 }

@@ -79,6 +79,8 @@ pub enum LossConfig {
     ProxyNCALoss(ProxyNCALossConfig),
     /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
     QuadrupletLoss(QuadrupletLossConfig),
+    /// PML's `RankedListLoss` (weighted violating positives and negatives of each ranked list).
+    RankedListLoss(RankedListLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
@@ -129,6 +131,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(ProxyAnchorLossConfig::new(0, 0)),
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
+            Self::RankedListLoss(RankedListLossConfig::new(0.4, 10.0)),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
@@ -171,6 +174,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(_) => "ProxyAnchorLoss",
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
+            Self::RankedListLoss(_) => "RankedListLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
@@ -363,6 +367,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(c) => Loss::ProxyAnchorLoss(c.init(device)?),
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),
+            Self::RankedListLoss(c) => Loss::RankedListLoss(c.init()?),
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }

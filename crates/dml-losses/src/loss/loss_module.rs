@@ -69,6 +69,8 @@ pub enum Loss {
     ProxyNCALoss(ProxyNCALoss),
     /// PaddlePaddle's and MindSpore's `quadrupletloss` (margin sample mining).
     QuadrupletLoss(QuadrupletLoss),
+    /// PML's `RankedListLoss` (weighted violating positives and negatives of each ranked list).
+    RankedListLoss(RankedListLoss),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
@@ -119,6 +121,7 @@ macro_rules! each_loss {
             Loss::ProxyAnchorLoss($l) => $body,
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,
+            Loss::RankedListLoss($l) => $body,
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
             Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,

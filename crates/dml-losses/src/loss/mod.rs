@@ -37,6 +37,7 @@ mod proxy_anchor;
 mod proxy_common;
 mod proxy_nca;
 mod quadruplet;
+mod ranked_list;
 mod signal_to_noise_ratio_contrastive;
 mod soft_triple;
 mod softmax;
@@ -81,6 +82,7 @@ pub use pnp::{PNPLoss, PNPLossConfig, PnpVariant};
 pub use proxy_anchor::{ProxyAnchorLoss, ProxyAnchorLossConfig};
 pub use proxy_nca::{ProxyNCALoss, ProxyNCALossConfig};
 pub use quadruplet::{QuadrupletLoss, QuadrupletLossConfig};
+pub use ranked_list::{RankedListLoss, RankedListLossConfig};
 pub use signal_to_noise_ratio_contrastive::{
     SignalToNoiseRatioContrastiveLoss, SignalToNoiseRatioContrastiveLossConfig,
 };
