@@ -10,7 +10,8 @@
 # What runs there, each step under its own time limit:
 #   1. every loss parity suite (PML / PyTorch fixtures, values and gradients) and the checkpoint
 #      agreement test on tch:cuda:0, then on wgpu (tests/device_parity.rs);
-#   2. examples/device_bench.rs on tch:cuda:0 and on wgpu, and tools/device_bench_torch.py on cuda:
+#   2. data-parallel training with 1, 2 and 3 replicas on tch:cuda:0 equals one device;
+#   3. examples/device_bench.rs on tch:cuda:0 and on wgpu, and tools/device_bench_torch.py on cuda:
 #      loss forward+backward rows, a ResNet50 training step at batch 128 and 256, SOP-sized exact
 #      kNN; printed side by side with PyTorch as ratios (PyTorch ms / dml ms: above 1, dml faster).
 # Outputs land in ${OUT:-.device/out}: the logs and the three JSON reports.
@@ -29,17 +30,22 @@ features="tch wgpu"
 if [ "$mode" = bundle ]; then
   set -e
   eval "$(bash tools/setup_libtorch.sh)"
-  echo "== building (release, --features \"$features\"): tests/device_parity.rs, examples/device_bench.rs"
+  echo "== building (release, --features \"$features\"): tests/device_parity.rs, examples/device_bench.rs, crates/dml-train/tests/data_parallel.rs"
   cargo build --locked --release --features "$features" --example device_bench
-  parity=$(cargo test --locked --release --features "$features" --test device_parity --no-run \
-             --message-format=json 2>/dev/null \
-           | "$VIRTUAL_ENV/bin/python" -c 'import json,sys
+  test_binary() { # the path of test binary $1 built with cargo flags "${@:2}"
+    cargo test --locked --release --features "$features" "${@:2}" --test "$1" --no-run \
+        --message-format=json 2>/dev/null \
+      | "$VIRTUAL_ENV/bin/python" -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "device_parity" and m.get("executable"):
-        print(m["executable"])')
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$1"
+  }
+  parity=$(test_binary device_parity)
+  data_parallel=$(test_binary data_parallel -p dml-train)
   rm -rf "$bundle" && mkdir -p "$bundle/bin"
   cp "$parity" "$bundle/bin/device_parity"
+  cp "$data_parallel" "$bundle/bin/data_parallel"
   cp target/release/examples/device_bench "$bundle/bin/device_bench"
   strip "$bundle/bin/"*
   # The binaries as one compressed file (the carried tree is limited to 64 MiB).
@@ -110,6 +116,10 @@ step "parity-$tch" "$limit" env DML_TEST_DEVICE=$tch "$bin/device_parity" --incl
 wgpu_tests=()
 [ "$mode" = rehearse ] && wgpu_tests=(backend_agreement parity_proxy::)
 step "parity-$wgpu" "$limit" env DML_TEST_DEVICE=$wgpu "$bin/device_parity" --include-ignored "${wgpu_tests[@]}"
+# Data-parallel training (crates/dml-train/tests/data_parallel.rs): 1, 2 and 3 replicas on the
+# device (one GPU: the largest device list it allows is itself, repeated) train the same
+# parameters; the test prints the differences.
+step "data-parallel-$tch" "$limit" env DML_TEST_DEVICE=$tch "$bin/data_parallel" --nocapture
 step "bench-dml-$tch" "$limit" "$bin/device_bench" --device "$tch" $quick --json "$out/dml-tch.json"
 step "bench-dml-$wgpu" "$limit" "$bin/device_bench" --device "$wgpu" $quick --only losses,knn \
   --json "$out/dml-wgpu.json"

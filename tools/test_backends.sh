@@ -5,7 +5,9 @@
 #     `wgpu` (Vulkan; Mesa's lavapipe software driver stands in for a GPU) built together;
 #   - on `tch:cpu`: every loss parity suite (the PML / PyTorch fixtures, values and gradients),
 #     the checkpoint-embedding agreement test, and a quickstart smoke run on Fashion-MNIST;
-#   - on `wgpu` (lavapipe): the checkpoint-embedding agreement test and a quickstart smoke run.
+#   - on `wgpu` (lavapipe): the checkpoint-embedding agreement test and a quickstart smoke run;
+#   - on both: data-parallel training on 2 and 3 devices of the backend equals one device
+#     (crates/dml-train/tests/data_parallel.rs).
 # `--wgpu-parity` also runs the loss parity suites on lavapipe (slow; see docs/backends.md for the
 # recorded result).
 set -euo pipefail
@@ -44,6 +46,7 @@ timed() { local t0=$SECONDS; "$@"; echo "   ($(( SECONDS - t0 )) s)"; }
 echo "== build: --features \"$features\" (parity tests, agreement test, quickstart)"
 timed cargo test --locked --features "$features" "${parity[@]}" --test backend_agreement --no-run
 timed cargo build --locked --features "$features" --example quickstart
+timed cargo test --locked -p dml-train --features "$features" --test data_parallel --no-run
 
 echo "== loss parity on tch:cpu"
 DML_TEST_DEVICE=tch:cpu timed cargo test --locked --features "$features" "${parity[@]}"
@@ -52,6 +55,9 @@ for device in tch:cpu wgpu; do
   echo "== a CPU checkpoint embedded on $device"
   DML_TEST_DEVICE=$device timed cargo test --locked --features "$features" --test backend_agreement \
     -- --ignored --nocapture
+  echo "== data-parallel training on 1, 2 and 3 $device devices"
+  DML_TEST_DEVICE=$device timed cargo test --locked -p dml-train --features "$features" \
+    --test data_parallel -- --nocapture
   echo "== quickstart smoke run on $device"
   out=$(mktemp -d)
   timed target/debug/examples/quickstart --device "$device" --epochs 1 --max-steps-per-epoch 4 \

@@ -17,6 +17,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod data_parallel;
 pub mod device;
 pub mod error;
 pub mod eval_command;

@@ -9,13 +9,14 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, Device};
+use burn::tensor::{Bytes, Device, Tensor};
 use dml_backbones::{Backbone, EmbeddingModel};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::config::{Keep, ParamGroup, TrainConfig};
 use crate::data::{EvalData, TrainData};
+use crate::data_parallel::Shards;
 use crate::error::{TrainError, TrainResult, io_err};
 use crate::evaluate::{EvalSettings, evaluate};
 use crate::loss::TrainLoss;
@@ -169,8 +170,12 @@ pub fn read_meta(ckpt: &Checkpoint, path: &Path) -> TrainResult<CheckpointMeta> 
 pub struct Trainer {
     /// The resolved configuration.
     pub config: TrainConfig,
-    /// The device (autodiff).
+    /// The device (autodiff); with several devices ([`crate::config::RunConfig::devices`]),
+    /// the main one: the loss, the optimizers and evaluation run there.
     pub device: Device,
+    /// The other devices of a data-parallel run (autodiff), in `run.devices` order; empty on
+    /// one device.
+    pub replicas: Vec<Device>,
     /// The embedding network.
     pub model: EmbeddingModel,
     /// The loss (with its miner or memory).
@@ -235,6 +240,10 @@ impl Trainer {
             )));
         }
         let device = device.clone().autodiff();
+        let replicas = config.run.device_names()[1..]
+            .iter()
+            .map(|name| crate::device::resolve_device(name).map(Device::autodiff))
+            .collect::<TrainResult<Vec<_>>>()?;
         device.seed(config.run.seed);
         let mut model = build_model(&config, &device)?;
         if let Some(path) = config.pretrained.clone().filter(|p| p.ends_with(".ckpt")) {
@@ -247,6 +256,7 @@ impl Trainer {
         let mut trainer = Self {
             config,
             device,
+            replicas,
             model,
             loss,
             optim,
@@ -359,11 +369,14 @@ impl Trainer {
         let old = crate::provenance::computing_settings(a);
         let new = crate::provenance::computing_settings(b);
         let changes = crate::provenance::differences(&old, &new);
-        if !changes.is_empty() && !b.run.allow_config_change {
+        // Moving a run to other devices (or another device count) is what resuming is for: the
+        // checkpoint does not depend on them. Such a change is recorded, not refused.
+        let moved = |c: &String| c.starts_with("run.device");
+        if changes.iter().any(|c| !moved(c)) && !b.run.allow_config_change {
             return Err(incompatible(format!(
                 "the run's settings changed, which breaks an exact continuation: {}; pass \
                  --allow-config-change to resume anyway (the run's history.json keeps both)",
-                changes.join("; ")
+                changes.iter().filter(|c| !moved(c)).cloned().collect::<Vec<_>>().join("; ")
             )));
         }
         if !changes.is_empty() {
@@ -438,19 +451,54 @@ impl Trainer {
         self.apply_frozen_backbone();
         let at = self.position();
         let lr = |g| group_lr(&self.config, g, at);
-        let embeddings = self.model.forward(batch.images);
-        let loss = self.loss.forward(embeddings, &batch.labels)?;
-        let value = loss.clone().into_scalar::<f32>() as f64;
-        if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss {
-                value,
-                epoch: at.epoch + 1,
-                step: self.step as u64,
-            });
-        }
         let scale = self.config.run.loss_scale;
-        let loss = if scale != 1.0 { loss.mul_scalar(scale) } else { loss };
-        let mut grads = loss.backward();
+        let check = |loss: &Tensor<1>, step: usize| {
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if value.is_finite() {
+                Ok(value)
+            } else {
+                Err(TrainError::NonFiniteLoss { value, epoch: at.epoch + 1, step: step as u64 })
+            }
+        };
+        let scaled = |loss: Tensor<1>| if scale != 1.0 { loss.mul_scalar(scale) } else { loss };
+        // The model's gradients (one set per device) and, on several devices, the loss's own
+        // (on one device they are all in the same set).
+        let (value, mut model_grads, shards, loss_grads) = if self.replicas.is_empty() {
+            let embeddings = self.model.forward(batch.images);
+            let loss = self.loss.forward(embeddings, &batch.labels)?;
+            let value = check(&loss, self.step)?;
+            (value, vec![scaled(loss).backward()], None, None)
+        } else {
+            let shards = Shards::forward(&self.model, batch.images, &self.replicas);
+            let gathered = shards.gathered(&self.device);
+            let loss = if self.config.run.loss_per_device {
+                // Each shard's loss on its own samples, averaged over the shards.
+                let mut start = 0;
+                let mut total: Option<Tensor<1>> = None;
+                for e in &shards.embeddings {
+                    let len = e.dims()[0];
+                    let part = self.loss.forward(
+                        gathered.clone().narrow(0, start, len),
+                        &batch.labels[start..start + len],
+                    )?;
+                    start += len;
+                    total = Some(match total {
+                        Some(t) => t + part,
+                        None => part,
+                    });
+                }
+                let total = total.expect("at least one shard");
+                total.div_scalar(shards.embeddings.len() as f64)
+            } else {
+                self.loss.forward(gathered.clone(), &batch.labels)?
+            };
+            let value = check(&loss, self.step)?;
+            let mut grads = scaled(loss).backward();
+            let grad = gathered
+                .grad_remove(&mut grads)
+                .unwrap_or_else(|| gathered.clone().inner().zeros_like());
+            (value, shards.backward(grad), Some(shards), Some(grads))
+        };
         crate::fault::pause("mid-step", self.step + 1);
         // Parameter ids come from the module as it is now (loading a checkpoint gives the
         // parameters the ids it recorded).
@@ -462,9 +510,18 @@ impl Trainer {
         } else {
             norm_ids
         };
-        let mut head = GradientsParams::from_params(&mut grads, &self.model, &head_ids);
-        let mut backbone = GradientsParams::from_params(&mut grads, &self.model, &backbone_ids);
-        let mut norm = GradientsParams::from_params(&mut grads, &self.model, &norm_ids);
+        let model = &self.model;
+        let mut group = |ids: &[burn::module::ParamId]| match &shards {
+            None => GradientsParams::from_params(&mut model_grads[0], model, ids),
+            Some(s) => crate::data_parallel::sum_gradients(&mut model_grads, s, model, ids),
+        };
+        let mut head = group(&head_ids);
+        let mut backbone = group(&backbone_ids);
+        let mut norm = group(&norm_ids);
+        let mut grads = match loss_grads {
+            Some(g) => g,
+            None => model_grads.swap_remove(0),
+        };
         let margin_ids = self.loss.loss().margin_params();
         let mut margins = GradientsParams::from_params(&mut grads, self.loss.loss(), &margin_ids);
         let mut rest = GradientsParams::from_module(&mut grads, self.loss.loss());

@@ -480,6 +480,7 @@ fn flags_a_seed_does_not_run_are_errors_naming_them() {
         ("ldm", "--loss AMLoss --optimizer sgd", "--optimizer sgd"),
         ("ldm", "--loss Proxy_Anchor --alphap 48", "--alphap"),
         ("ldm", "--gpu-id -1", "--gpu-id -1"),
+        ("ldm", "--gpu-id -1 --devices cpu", "--gpu-id -1"),
         ("ldm", "--dataset market", "--dataset market"),
         ("paddle-train-pair", "--loss_name=npairs", "--loss_name npairs"),
         ("paddle-train-elem", "--lr_strategy=cosine_decay", "--lr_strategy cosine_decay"),
@@ -510,4 +511,29 @@ fn flags_a_seed_does_not_run_are_errors_naming_them() {
     assert!(
         matches!(&c.loss, LossConfig::OnlineTripletLoss(t) if t.mining == OnlineMining::Semihard)
     );
+}
+
+#[test]
+fn the_seeds_multi_device_flags_train_data_parallel_on_the_devices_named() {
+    // LDM's `--gpu-id -1` (DataParallel: the loss on the gathered batch) with the GPUs named.
+    let args = argv("ldm", "python3 train.py --gpu-id -1 --devices cpu,cpu", &[]);
+    let c = resolve_command_line(&args).expect("ldm --gpu-id -1 --devices");
+    assert_eq!(c.run.devices, ["cpu", "cpu"]);
+    assert!(!c.run.loss_per_device);
+    assert_eq!(c.data.batch_size, 90, "LDM's batch is the global batch");
+    // MindSpore's `--run_distribute=True`: one rank per device, `batch_size` per rank, the loss
+    // per rank.
+    let out = tempfile::tempdir().expect("tempdir");
+    let data = fixture("sop/Stanford_Online_Products");
+    let command = format!(
+        "python train.py --device_target=GPU --dataset_path={data} --device_id=0 --loss_name=triplet --run_distribute=True --devices cpu,cpu"
+    );
+    let mut args = argv("mindspore", &command, &[]);
+    args.extend(["--output-dir".into(), out.path().to_string_lossy().into_owned()]);
+    let c = resolve_command_line(&args).expect("mindspore --run_distribute");
+    assert_eq!(c.run.devices, ["cpu", "cpu"]);
+    assert!(c.run.loss_per_device);
+    assert_eq!(c.data.batch_size, 2 * 9, "9 triplet samples per rank");
+    // Two ranks of 3 samples (one packaged triplet each) train.
+    train_two_steps(c, 6);
 }

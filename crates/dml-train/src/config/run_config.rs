@@ -106,6 +106,18 @@ pub struct RunConfig {
     pub seed: u64,
     /// The device: `cpu` (Burn's pure-Rust `flex` backend) or an accelerator of the build.
     pub device: String,
+    /// Data-parallel training on these devices (`["cuda:0", "cuda:1"]`; a name may repeat):
+    /// each runs the network on its shard of every batch, the loss sees the whole batch (see
+    /// [`crate::data_parallel`]). The first is the main device (loss, optimizers, evaluation).
+    /// Replaces `device` when given; empty trains on `device` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// With several `devices`: compute the loss on each device's shard alone and average the
+    /// shards' losses (MindSpore's and PyTorch DDP's data parallelism, where a device mines
+    /// only its own samples) instead of once on the global batch (LDM's `DataParallel`, the
+    /// default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub loss_per_device: bool,
     /// Stop each epoch after this many steps (smoke runs); `None` runs whole epochs.
     pub max_steps_per_epoch: Option<usize>,
     /// Stop the run after this many optimizer steps in all (smoke runs; the schedule keeps
@@ -127,6 +139,16 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
+    /// The devices the run trains on: `devices` when given, else `device` alone. The first is
+    /// the main device.
+    pub fn device_names(&self) -> Vec<&str> {
+        if self.devices.is_empty() {
+            vec![self.device.as_str()]
+        } else {
+            self.devices.iter().map(String::as_str).collect()
+        }
+    }
+
     /// `length` long, evaluating and checkpointing every epoch, into `output_dir`.
     pub fn new(length: Span, output_dir: impl Into<String>) -> Self {
         Self {
@@ -142,6 +164,8 @@ impl RunConfig {
             resume: None,
             seed: 1,
             device: "cpu".into(),
+            devices: Vec::new(),
+            loss_per_device: false,
             max_steps_per_epoch: None,
             max_steps: None,
             log_every: None,
@@ -189,6 +213,9 @@ impl RunConfig {
         }
         if self.log_every == Some(0) {
             return bad("log_every", "must be at least 1".into());
+        }
+        if let Some(i) = self.devices.iter().position(|d| d.trim().is_empty()) {
+            return bad("devices", format!("entry {i} is empty, in {:?}", self.devices));
         }
         let s = self.loss_scale;
         if !(s.is_finite() && s > 0.0 && s.log2().fract() == 0.0) {

@@ -254,6 +254,21 @@ impl TrainConfig {
         self.optim.validate()?;
         self.schedule.validate("schedule")?;
         self.run.validate()?;
+        let devices = self.run.device_names().len();
+        if devices > self.data.batch_size {
+            return Err(TrainError::Config(format!(
+                "`run.devices` lists {devices} devices but `data.batch_size` is {}: every device \
+                 needs at least one sample of each batch",
+                self.data.batch_size
+            )));
+        }
+        if self.run.loss_per_device && self.memory.is_some() {
+            return Err(TrainError::Config(
+                "`run.loss_per_device` with a cross-batch `memory`: the queue holds the global \
+                 batch, so the loss must see it too (leave `loss_per_device` out)"
+                    .into(),
+            ));
+        }
         if self.model.embedding_size == Some(0) {
             return Err(TrainError::Config("`model.embedding_size` must be at least 1".into()));
         }

@@ -280,11 +280,16 @@ impl LdmArgs {
         if self.gpu_id < -1 {
             return Err(unsupported("--gpu-id", self.gpu_id, "must be -1 or a GPU index"));
         }
-        if self.gpu_id == -1 {
+        // LDM's `-1` wraps the model in DataParallel over every visible GPU: the batch is
+        // scattered, the embeddings gathered on the first GPU and the loss computed there on
+        // the whole batch, which is what `run.devices` does. The GPUs are named with
+        // `--devices`, as dml cannot list "every visible GPU" of every backend.
+        if self.gpu_id == -1 && self.common.devices.as_ref().is_none_or(|d| d.len() < 2) {
             return Err(unsupported(
                 "--gpu-id",
                 -1,
-                "LDM's DataParallel over every GPU: dml trains on one device (give a GPU index)",
+                "LDM's DataParallel over every visible GPU: name them with --devices \
+                 gpu:0,gpu:1,... (two or more), or give one GPU index",
             ));
         }
 
@@ -343,7 +348,7 @@ impl LdmArgs {
         c.run.keep_checkpoints = Keep::None;
         c.run.recall_ks = recall_ks;
         c.run.seed = 1;
-        c.run.device = format!("gpu:{}", self.gpu_id);
+        c.run.device = format!("gpu:{}", self.gpu_id.max(0));
         self.common.apply(c)
     }
 }

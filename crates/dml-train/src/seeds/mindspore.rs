@@ -58,7 +58,8 @@ pub struct MindSporeArgs {
     /// `.safetensors`, or a dml `.ckpt` of the softmax run).
     #[arg(long)]
     pub ckpt_path: Option<String>,
-    /// Distributed training over the devices of `RANK_SIZE` (not reproduced).
+    /// Data-parallel training over the ranks' devices (named with `--devices`; each rank's
+    /// loss on its own `batch_size` samples, gradients averaged).
     #[arg(long, value_parser = parse_bool, default_value = "False", action = clap::ArgAction::Set)]
     pub run_distribute: bool,
     /// The device index.
@@ -291,11 +292,17 @@ impl MindSporeArgs {
             }
             other => return Err(unsupported("--device_target", other, "expected Ascend or GPU")),
         };
-        if self.run_distribute {
+        // MindSpore's data parallelism: `RANK_SIZE` processes, each reading `batch_size`
+        // samples, computing the loss on them alone, gradients averaged. dml runs the ranks as
+        // `--devices` (their count is the rank size), with the global batch `batch_size` times
+        // the device count and the loss per device.
+        let ranks = self.common.devices.as_ref().map_or(0, Vec::len);
+        if self.run_distribute && ranks < 2 {
             return Err(unsupported(
                 "--run_distribute",
                 "True",
-                "distributed training is not reproduced: dml trains on one device",
+                "name the devices of the ranks with --devices gpu:0,gpu:1,... (two or more; \
+                 their count is MindSpore's RANK_SIZE)",
             ));
         }
         if self.run_modelarts {
@@ -426,6 +433,10 @@ impl MindSporeArgs {
         } else {
             format!("gpu:{}", self.device_id)
         };
+        if self.run_distribute {
+            c.data.batch_size *= ranks;
+            c.run.loss_per_device = true;
+        }
         if !dml_layer.is_empty() {
             c = c.patched(&Value::Object(dml_layer), "--config")?;
         }

@@ -39,6 +39,11 @@ pub struct CommonArgs {
     /// The device: `cpu`, or an accelerator of this build (replaces the seed's GPU flags).
     #[arg(long)]
     pub device: Option<String>,
+    /// Data-parallel training on these devices, comma-separated (`cuda:0,cuda:1`; `cpu,cpu`
+    /// runs two shards on the CPU): each embeds its shard of every batch, the loss sees the
+    /// whole batch; the first is the main device.
+    #[arg(long, value_delimiter = ',', conflicts_with = "device")]
+    pub devices: Option<Vec<String>>,
     /// Resume the run from this checkpoint (`<output dir>/last.ckpt`).
     #[arg(long)]
     pub resume: Option<String>,
@@ -77,7 +82,12 @@ impl CommonArgs {
             config.run.output_dir = d.clone();
         }
         if let Some(d) = &self.device {
+            // One device named on the command line: the run trains there alone.
             config.run.device = d.clone();
+            config.run.devices.clear();
+        }
+        if let Some(d) = &self.devices {
+            config.run.devices = d.clone();
         }
         if let Some(r) = &self.resume {
             config.run.resume = Some(r.clone());

@@ -1,0 +1,176 @@
+//! Data-parallel training steps: the batch is split over several devices, each runs the
+//! network on its shard, and the loss sees the whole (global) batch.
+//!
+//! One step on devices `d_0, ..., d_{k-1}` (`d_0` is the run's main device, where the loss,
+//! its parameters, the optimizers and the master copy of the model live):
+//!
+//! 1. the batch's images are cut into `k` contiguous shards ([`shard_sizes`]); device `d_j`
+//!    gets shard `j` and a replica of the model: the same parameters (ids and values), forked
+//!    to `d_j` as fresh autodiff leaves, so that each replica's gradients are its own (the
+//!    replica of `d_0` is the master model itself);
+//! 2. each replica embeds its shard, and the embeddings are gathered on `d_0` in batch order,
+//!    detached, as one leaf `E` ([`Shards::gathered`]);
+//! 3. the loss (with its miner or cross-batch memory) runs once on `E` and all the labels, so
+//!    batch-hard mining, pair losses and proxy losses see the global batch, and its backward
+//!    pass gives `dL/dE` and the gradients of the loss's own parameters;
+//! 4. each device runs the backward pass of its shard with its rows of `dL/dE` as the output
+//!    gradient ([`Shards::backward`]), which gives that replica's parameter gradients;
+//! 5. the replicas' gradients are summed on `d_0` ([`sum_gradients`]), and the optimizers step
+//!    once on the master model, which the next step forks again.
+//!
+//! The gradient is therefore the gradient of the global batch's loss, exactly as on one device
+//! (up to the order of floating-point sums), and it does not depend on the device count: the
+//! loss is computed once, not once per device and averaged. BatchNorm layers in training mode
+//! normalize with their own shard's statistics (as PyTorch's DistributedDataParallel does), and
+//! the running statistics kept are those of `d_0`'s shard (DDP's `broadcast_buffers`); with
+//! BatchNorm frozen (`model.freeze_batch_norm`, as LDM trains) or absent, the run equals the
+//! one-device run.
+//!
+//! The devices are driven from one thread: Burn's GPU backends queue work asynchronously, so the
+//! devices compute concurrently, and the CPU backend already uses every core for one shard.
+
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Gradients, Tensor};
+use dml_backbones::EmbeddingModel;
+
+/// How `n` samples split over `k` devices: contiguous shards, the first `n % k` one sample
+/// larger (the global batch order is kept, so every device count sees the same data).
+///
+/// # Panics
+/// Never for `k >= 1`; `k == 0` gives an empty list.
+pub fn shard_sizes(n: usize, k: usize) -> Vec<usize> {
+    if k == 0 {
+        return Vec::new();
+    }
+    (0..k).map(|j| n / k + usize::from(j < n % k)).collect()
+}
+
+/// One step's shards after the forward pass: each device's replica and embeddings.
+pub struct Shards {
+    /// The replica of each device after the first (the first device's is the master model).
+    pub replicas: Vec<EmbeddingModel>,
+    /// Each device's embeddings (`[n_j, d]`, on its device, with its autodiff graph).
+    pub embeddings: Vec<Tensor<2>>,
+}
+
+impl Shards {
+    /// Splits `images` (on the main device) over the main device and `others` and embeds
+    /// each shard with its replica of `model` (`model` itself on the main device). A batch
+    /// smaller than the device count (an epoch's last, short batch) uses the first `n` devices.
+    ///
+    /// # Shapes
+    /// - `images`: `[n, c, h, w]`, `n >= 1`
+    pub fn forward(model: &EmbeddingModel, images: Tensor<4>, others: &[Device]) -> Self {
+        let n = images.dims()[0];
+        let others = &others[..others.len().min(n.saturating_sub(1))];
+        let sizes = shard_sizes(n, 1 + others.len());
+        let mut start = 0;
+        let mut shards = Vec::with_capacity(sizes.len());
+        for &len in &sizes {
+            shards.push(images.clone().narrow(0, start, len));
+            start += len;
+        }
+        let mut shards = shards.into_iter();
+        let first = shards.next().expect("at least one shard");
+        let mut embeddings = vec![model.forward(first)];
+        let mut replicas = Vec::with_capacity(others.len());
+        for (device, shard) in others.iter().zip(shards) {
+            let replica = model.clone().fork(device);
+            embeddings.push(replica.forward(shard.to_device(device)));
+            replicas.push(replica);
+        }
+        Self { replicas, embeddings }
+    }
+
+    /// The embeddings of all shards on `main`, in batch order, detached from the shards'
+    /// graphs, as one leaf that requires a gradient (the loss's input).
+    pub fn gathered(&self, main: &Device) -> Tensor<2> {
+        let parts: Vec<Tensor<2>> =
+            self.embeddings.iter().map(|e| e.clone().detach().to_device(main)).collect();
+        Tensor::cat(parts, 0).require_grad()
+    }
+
+    /// The backward pass of every shard, given `grad` = `dL/dE` of the gathered embeddings
+    /// (`[n, d]`, on the main device, no autodiff): device `j` back-propagates its rows of it.
+    /// Returns each device's gradients, the main device's first.
+    pub fn backward(&self, grad: Tensor<2>) -> Vec<Gradients> {
+        let mut start = 0;
+        self.embeddings
+            .iter()
+            .map(|e| {
+                let len = e.dims()[0];
+                let device = e.device();
+                let rows = grad.clone().narrow(0, start, len).to_device(&device.clone().inner());
+                start += len;
+                // d/dθ sum(e ⊙ g) = J_θ(e)ᵀ g: the chain rule with `g` as e's output gradient.
+                (e.clone() * Tensor::from_inner(rows)).sum().backward()
+            })
+            .collect()
+    }
+
+    /// The replica that produced shard `j` (`master` for the first).
+    pub fn replica<'a>(&'a self, master: &'a EmbeddingModel, j: usize) -> &'a EmbeddingModel {
+        if j == 0 { master } else { &self.replicas[j - 1] }
+    }
+}
+
+/// The gradients of the parameters `ids` of `master`, summed over the devices' backward
+/// passes (`grads[j]` from the replica [`Shards::replica`]`(master, j)`), on the main device's
+/// tensors. Summed in device order, so the result does not depend on timing.
+pub fn sum_gradients(
+    grads: &mut [Gradients],
+    shards: &Shards,
+    master: &EmbeddingModel,
+    ids: &[ParamId],
+) -> GradientsParams {
+    let mut total = GradientsParams::new();
+    for (j, g) in grads.iter_mut().enumerate() {
+        let part = GradientsParams::from_params(g, shards.replica(master, j), ids);
+        master.visit(&mut AddInto { total: &mut total, part });
+    }
+    total
+}
+
+/// Adds each gradient of `part` into `total` (moved to the device of `total`'s tensor).
+struct AddInto<'a> {
+    total: &'a mut GradientsParams,
+    part: GradientsParams,
+}
+
+impl ModuleVisitor for AddInto<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let Some(g) = self.part.remove::<D>(param.id) else {
+            return;
+        };
+        let sum = match self.total.remove::<D>(param.id) {
+            Some(t) => {
+                let device = t.device();
+                t + g.to_device(&device)
+            }
+            None => g,
+        };
+        self.total.register::<D>(param.id, sum);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_cover_the_batch_in_order_and_differ_by_at_most_one() {
+        assert_eq!(shard_sizes(8, 2), [4, 4]);
+        assert_eq!(shard_sizes(9, 2), [5, 4]);
+        assert_eq!(shard_sizes(10, 4), [3, 3, 2, 2]);
+        assert_eq!(shard_sizes(3, 3), [1, 1, 1]);
+        assert_eq!(shard_sizes(5, 1), [5]);
+        for n in 1..40 {
+            for k in 1..=n.min(9) {
+                let s = shard_sizes(n, k);
+                assert_eq!(s.iter().sum::<usize>(), n);
+                assert!(s.iter().max().unwrap() - s.iter().min().unwrap() <= 1);
+            }
+        }
+    }
+}
