@@ -2,8 +2,11 @@
 //!
 //! Rows: N in {128, 256, 1024} at D = 512, labels with 4 samples per class, for
 //! TripletMarginLoss + BatchHardMiner, MultiSimilarityLoss, and ProxyAnchorLoss with 100 and
-//! 11,318 classes. `tools/bench_pml_losses.py` times the same rows with PML;
-//! docs/benchmarks.md has both.
+//! 11,318 classes; ProxyAnchorLoss with 11,318 classes also at N = 4096 (SOP's batch with
+//! gradient accumulation); and the plain matrix product of that loss's forward pass
+//! (`[N, 512] x [512, 11318]`, N 1024 and 4096), the machine's rate at that shape, against which
+//! `tools/bench_losses.sh` reports the loss's GFLOP/s. `tools/bench_pml_losses.py` times the
+//! same rows with PML and PyTorch; docs/benchmarks.md has both.
 //!
 //! `cargo bench --bench losses` (set RAYON_NUM_THREADS to match PML's thread count).
 
@@ -72,6 +75,27 @@ fn losses(c: &mut Criterion) {
                 },
             );
         }
+    }
+    // SOP's 11,318 classes at N = 4096: about 142 GFLOP of matrix products per step.
+    let n = 4096;
+    let (base, labels) = batch(n, &device);
+    let pa = ProxyAnchorLossConfig::new(11_318, D).init(&device).unwrap();
+    let pa_labels = labels.remainder_scalar(11_318);
+    group.bench_with_input(BenchmarkId::new("proxy_anchor_c11318", n), &n, |b, _| {
+        b.iter(|| {
+            let emb = base.clone().detach().require_grad();
+            finish(pa.forward(emb.clone(), pa_labels.clone()).unwrap(), &emb);
+        })
+    });
+    // The matrix product alone, at the shape of ProxyAnchor's similarity matrix.
+    let plain = Device::flex();
+    plain.seed(7);
+    let proxies = Tensor::<2>::random([D, 11_318], Distribution::Normal(0.0, 1.0), &plain);
+    for n in [1024usize, 4096] {
+        let x = Tensor::<2>::random([n, D], Distribution::Normal(0.0, 1.0), &plain);
+        group.bench_with_input(BenchmarkId::new("matmul_c11318", n), &n, |b, _| {
+            b.iter(|| std::hint::black_box(x.clone().matmul(proxies.clone()).into_data()))
+        });
     }
     group.finish();
 }

@@ -2,10 +2,11 @@
 
 Same cases as benches/losses.rs: N in {128, 256, 1024}, D = 512, float32, labels with 4
 samples per class; TripletMarginLoss + BatchHardMiner, MultiSimilarityLoss, ProxyAnchorLoss with
-100 and 11,318 classes. Run with the same thread count as the Rust bench:
+100 and 11,318 classes; ProxyAnchorLoss with 11,318 classes at N = 4096; the matrix product
+[N, 512] x [512, 11318] at N 1024 and 4096. Run with the same thread count as the Rust bench,
+under any PyTorch with PML (tools/bench_losses.sh uses tools/setup_libtorch.sh's PyTorch 2.11):
 
-    bash tools/setup_python.sh
-    PYTHONPATH=.pydeps /usr/bin/python3 tools/bench_pml_losses.py --threads 2
+    .venv-torch/bin/python tools/bench_pml_losses.py --threads 2
 
 Prints one line per row: name, median milliseconds over the timed iterations.
 """
@@ -35,6 +36,28 @@ def time_fn(fn, warmup, iters):
         fn()
         samples.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(samples)
+
+
+def large_rows(d):
+    """ProxyAnchor with 11,318 classes at N = 4096, and the plain matrix products, named
+    `row@N`."""
+    rows = []
+    emb4096, labels4096 = make_batch(4096, d, 4096)
+    pa = losses.ProxyAnchorLoss(num_classes=11318, embedding_size=d)
+    pa_labels = labels4096 % 11318
+
+    def proxy_anchor_4096():
+        emb = emb4096.clone().requires_grad_(True)
+        pa.zero_grad()
+        pa(emb, pa_labels).backward()
+
+    rows.append(("proxy_anchor_c11318@4096", proxy_anchor_4096))
+    g = torch.Generator().manual_seed(7)
+    proxies = torch.randn(d, 11318, generator=g)
+    for n in [1024, 4096]:
+        x = torch.randn(n, d, generator=g)
+        rows.append((f"matmul_c11318@{n}", lambda x=x: torch.mm(x, proxies)))
+    return rows
 
 
 def main():
@@ -72,10 +95,14 @@ def main():
                 pa(emb, pa_labels).backward()
 
             rows.append((f"proxy_anchor_c{classes}", proxy_anchor))
+        if n == 1024:
+            rows.extend(large_rows(d))
         for name, fn in rows:
-            iters = args.iters if n < 1024 else max(3, args.iters // 2)
+            n_row = int(name.split("@")[1]) if "@" in name else n
+            name = name.split("@")[0]
+            iters = args.iters if n_row < 1024 else max(3, args.iters // 2)
             ms = time_fn(fn, 2, iters)
-            key = f"{name}/n{n}"
+            key = f"{name}/n{n_row}"
             results[key] = ms
             print(f"{key}\t{ms:.2f} ms", flush=True)
     if args.json:
