@@ -46,6 +46,30 @@ fn ordinal(name: &str, part: Option<&str>) -> TrainResult<usize> {
     }
 }
 
+/// The devices of `config`'s run ([`crate::config::RunConfig::device_names`]), resolved; an
+/// error names the `run.devices` entry (`--devices`) it comes from.
+///
+/// # Errors
+/// As [`resolve_device`], with the entry named.
+pub fn resolve_run_devices(run: &crate::config::RunConfig) -> TrainResult<Vec<Device>> {
+    if run.devices.is_empty() {
+        return Ok(vec![resolve_device(&run.device)?]);
+    }
+    run.devices
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            resolve_device(name).map_err(|e| match e {
+                TrainError::Config(m) => TrainError::Config(format!(
+                    "`run.devices` entry {i} (`--devices` {}): {m}",
+                    run.devices.join(",")
+                )),
+                other => other,
+            })
+        })
+        .collect()
+}
+
 /// The device `name` designates (see the module's table).
 ///
 /// # Errors

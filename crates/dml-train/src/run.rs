@@ -83,7 +83,7 @@ pub fn steps_per_epoch(config: &TrainConfig, train: &TrainData) -> usize {
 /// Any configuration, data, training or checkpoint error.
 pub fn train(config: TrainConfig) -> TrainResult<(Option<EvalRecord>, EvalRecord)> {
     let (train, eval) = load_data(&config)?;
-    let device = crate::device::resolve_device(config.run.device_names()[0])?;
+    let device = crate::device::resolve_run_devices(&config.run)?.swap_remove(0);
     let mut trainer = Trainer::for_data(config, &train, &device)?;
     let (started_at, known) = (trainer.step, trainer.history.evaluations.len());
     trainer.fit(&train, &eval, None)?;

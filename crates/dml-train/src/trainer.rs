@@ -240,10 +240,11 @@ impl Trainer {
             )));
         }
         let device = device.clone().autodiff();
-        let replicas = config.run.device_names()[1..]
-            .iter()
-            .map(|name| crate::device::resolve_device(name).map(Device::autodiff))
-            .collect::<TrainResult<Vec<_>>>()?;
+        let replicas: Vec<Device> = crate::device::resolve_run_devices(&config.run)?
+            .into_iter()
+            .skip(1)
+            .map(Device::autodiff)
+            .collect();
         device.seed(config.run.seed);
         let mut model = build_model(&config, &device)?;
         if let Some(path) = config.pretrained.clone().filter(|p| p.ends_with(".ckpt")) {
