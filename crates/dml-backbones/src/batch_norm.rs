@@ -27,6 +27,13 @@ use burn::tensor::Tensor;
 /// # Shapes
 /// - `x`: `[batch, channels, ...]` -> the same shape
 pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    // Mixed precision: a low-precision activation is normalized in float32 (its parameters and
+    // running statistics stay float32, as PyTorch's autocast keeps BatchNorm) and cast back.
+    let dtype = x.dtype();
+    if matches!(dtype, burn::tensor::DType::BF16 | burn::tensor::DType::F16) {
+        let out = batch_norm(bn, x.cast(burn::tensor::FloatDType::F32));
+        return out.cast(burn::tensor::FloatDType::from(dtype));
+    }
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(x);
     }

@@ -27,6 +27,7 @@ pub mod error;
 pub mod head;
 pub mod model;
 pub mod normalization;
+pub mod precision;
 pub mod resnet;
 pub mod small_cnn;
 pub mod weights;

@@ -21,8 +21,9 @@
 //! The gradient is therefore the gradient of the global batch's loss, exactly as on one device
 //! (up to the order of floating-point sums), and it does not depend on the device count: the
 //! loss is computed once, not once per device and averaged. BatchNorm layers in training mode
-//! normalize with their own shard's statistics (as PyTorch's DistributedDataParallel does), and
-//! the running statistics kept are those of `d_0`'s shard (DDP's `broadcast_buffers`); with
+//! normalize with their own shard's statistics (as PyTorch's DistributedDataParallel does); the
+//! replicas share the master's running statistics (Burn's `RunningState`), into which each
+//! shard's batch statistics are folded in turn, one momentum update per shard; with
 //! BatchNorm frozen (`model.freeze_batch_norm`, as LDM trains) or absent, the run equals the
 //! one-device run.
 //!
@@ -31,8 +32,9 @@
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Gradients, Tensor};
+use burn::tensor::{Device, FloatDType, Gradients, Tensor};
 use dml_backbones::EmbeddingModel;
+use dml_backbones::precision::forward_in_precision;
 
 /// How `n` samples split over `k` devices: contiguous shards, the first `n % k` one sample
 /// larger (the global batch order is kept, so every device count sees the same data).
@@ -56,12 +58,18 @@ pub struct Shards {
 
 impl Shards {
     /// Splits `images` (on the main device) over the main device and `others` and embeds
-    /// each shard with its replica of `model` (`model` itself on the main device). A batch
+    /// each shard with its replica of `model` (`model` itself on the main device), computed in
+    /// `precision` (`None`: float32; the embeddings are float32 either way). A batch
     /// smaller than the device count (an epoch's last, short batch) uses the first `n` devices.
     ///
     /// # Shapes
     /// - `images`: `[n, c, h, w]`, `n >= 1`
-    pub fn forward(model: &EmbeddingModel, images: Tensor<4>, others: &[Device]) -> Self {
+    pub fn forward(
+        model: &EmbeddingModel,
+        images: Tensor<4>,
+        others: &[Device],
+        precision: Option<FloatDType>,
+    ) -> Self {
         let n = images.dims()[0];
         let others = &others[..others.len().min(n.saturating_sub(1))];
         let sizes = shard_sizes(n, 1 + others.len());
@@ -73,11 +81,11 @@ impl Shards {
         }
         let mut shards = shards.into_iter();
         let first = shards.next().expect("at least one shard");
-        let mut embeddings = vec![model.forward(first)];
+        let mut embeddings = vec![forward_in_precision(model, first, precision)];
         let mut replicas = Vec::with_capacity(others.len());
         for (device, shard) in others.iter().zip(shards) {
             let replica = model.clone().fork(device);
-            embeddings.push(replica.forward(shard.to_device(device)));
+            embeddings.push(forward_in_precision(&replica, shard.to_device(device), precision));
             replicas.push(replica);
         }
         Self { replicas, embeddings }

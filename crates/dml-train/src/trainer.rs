@@ -10,6 +10,7 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::store::ModuleRecord;
 use burn::tensor::{Bytes, Device, Tensor};
+use dml_backbones::precision::forward_in_precision;
 use dml_backbones::{Backbone, EmbeddingModel};
 use serde::{Deserialize, Serialize};
 
@@ -464,13 +465,14 @@ impl Trainer {
         let scaled = |loss: Tensor<1>| if scale != 1.0 { loss.mul_scalar(scale) } else { loss };
         // The model's gradients (one set per device) and, on several devices, the loss's own
         // (on one device they are all in the same set).
+        let precision = self.config.run.precision.low_dtype();
         let (value, mut model_grads, shards, loss_grads) = if self.replicas.is_empty() {
-            let embeddings = self.model.forward(batch.images);
+            let embeddings = forward_in_precision(&self.model, batch.images, precision);
             let loss = self.loss.forward(embeddings, &batch.labels)?;
             let value = check(&loss, self.step)?;
             (value, vec![scaled(loss).backward()], None, None)
         } else {
-            let shards = Shards::forward(&self.model, batch.images, &self.replicas);
+            let shards = Shards::forward(&self.model, batch.images, &self.replicas, precision);
             let gathered = shards.gathered(&self.device);
             let loss = if self.config.run.loss_per_device {
                 // Each shard's loss on its own samples, averaged over the shards.

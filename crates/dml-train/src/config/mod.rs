@@ -11,7 +11,7 @@ mod train_config;
 
 pub use data_config::{DataConfig, DatasetKind, SamplerConfig};
 pub use optim_config::{OptimConfig, OptimizerConfig, ParamGroup, ParamGroupConfig};
-pub use run_config::{Keep, RunConfig, Span};
+pub use run_config::{Keep, Precision, RunConfig, Span};
 pub use schedule_config::{LrDecay, ScheduleConfig, Unit};
 pub(crate) use train_config::loss_error;
 pub use train_config::{TrainConfig, backbone_name, feature_channels, variants};

@@ -75,6 +75,36 @@ impl Keep {
     }
 }
 
+/// The precision the network computes in (`run.precision`). The master weights, the optimizer
+/// state, BatchNorm and the loss stay float32 (see [`dml_backbones::precision`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// float32 throughout.
+    #[default]
+    F32,
+    /// The backbone and head in bfloat16 (float32's range, 8 bits of mantissa).
+    Bf16,
+    /// The backbone and head in float16 (use `run.loss_scale` against underflowing gradients).
+    F16,
+}
+
+impl Precision {
+    /// The low-precision dtype, `None` for float32.
+    pub fn low_dtype(self) -> Option<burn::tensor::FloatDType> {
+        match self {
+            Self::F32 => None,
+            Self::Bf16 => Some(burn::tensor::FloatDType::BF16),
+            Self::F16 => Some(burn::tensor::FloatDType::F16),
+        }
+    }
+
+    /// True for float32.
+    pub fn is_f32(&self) -> bool {
+        *self == Self::F32
+    }
+}
+
 /// How long a run trains, when it evaluates and checkpoints, and where it writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -118,6 +148,10 @@ pub struct RunConfig {
     /// default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub loss_per_device: bool,
+    /// The precision of the network's forward and backward passes in training (mixed
+    /// precision: float32 master weights, BatchNorm and loss); evaluation runs in float32.
+    #[serde(default, skip_serializing_if = "Precision::is_f32")]
+    pub precision: Precision,
     /// Stop each epoch after this many steps (smoke runs); `None` runs whole epochs.
     pub max_steps_per_epoch: Option<usize>,
     /// Stop the run after this many optimizer steps in all (smoke runs; the schedule keeps
@@ -166,6 +200,7 @@ impl RunConfig {
             device: "cpu".into(),
             devices: Vec::new(),
             loss_per_device: false,
+            precision: Precision::F32,
             max_steps_per_epoch: None,
             max_steps: None,
             log_every: None,

@@ -44,6 +44,10 @@ pub struct CommonArgs {
     /// whole batch; the first is the main device.
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// Mixed precision: `bf16` or `f16` computes the network in that precision from float32
+    /// master weights (BatchNorm and the loss stay float32); `f32` (the default) throughout.
+    #[arg(long, value_parser = ["f32", "bf16", "f16"])]
+    pub precision: Option<String>,
     /// Resume the run from this checkpoint (`<output dir>/last.ckpt`).
     #[arg(long)]
     pub resume: Option<String>,
@@ -88,6 +92,13 @@ impl CommonArgs {
         }
         if let Some(d) = &self.devices {
             config.run.devices = d.clone();
+        }
+        if let Some(p) = &self.precision {
+            config.run.precision = match p.as_str() {
+                "bf16" => crate::config::Precision::Bf16,
+                "f16" => crate::config::Precision::F16,
+                _ => crate::config::Precision::F32,
+            };
         }
         if let Some(r) = &self.resume {
             config.run.resume = Some(r.clone());
