@@ -7,7 +7,8 @@
 #     the checkpoint-embedding agreement test, and a quickstart smoke run on Fashion-MNIST;
 #   - on `wgpu` (lavapipe): the checkpoint-embedding agreement test and a quickstart smoke run;
 #   - on both: data-parallel training on 2 and 3 devices of the backend equals one device
-#     (crates/dml-train/tests/data_parallel.rs).
+#     (crates/dml-train/tests/data_parallel.rs), and a mixed-precision smoke run (bf16 on
+#     libtorch, f16 on wgpu, where bf16 is refused).
 # `--wgpu-parity` also runs the loss parity suites on lavapipe (slow; see docs/backends.md for the
 # recorded result).
 set -euo pipefail
@@ -62,6 +63,17 @@ for device in tch:cpu wgpu; do
   out=$(mktemp -d)
   timed target/debug/examples/quickstart --device "$device" --epochs 1 --max-steps-per-epoch 4 \
     --max-eval-images 400 --output-dir "$out/run"
+  # Mixed precision: bfloat16 on libtorch; float16 on wgpu, whose shading language has no
+  # bfloat16 (a bf16 run there is refused with a message naming run.precision and the device).
+  precision=bf16; [ "$device" = wgpu ] && precision=f16
+  echo "== quickstart smoke run on $device in $precision"
+  timed target/debug/examples/quickstart --device "$device" --precision "$precision" --epochs 1 \
+    --max-steps-per-epoch 3 --max-eval-images 200 --output-dir "$out/mixed"
+  if [ "$device" = wgpu ]; then
+    msg=$(target/debug/examples/quickstart --device wgpu --precision bf16 --epochs 1 \
+            --output-dir "$out/refused" 2>&1 || true)
+    echo "$msg" | grep -q 'run.precision' || { echo "bf16 on wgpu was not refused: $msg"; exit 1; }
+  fi
   rm -rf "$out"
 done
 

@@ -246,6 +246,19 @@ impl Trainer {
             .skip(1)
             .map(Device::autodiff)
             .collect();
+        if let Some(dtype) = config.run.precision.low_dtype() {
+            let names = config.run.device_names();
+            for (name, d) in names.iter().zip(std::iter::once(&device).chain(&replicas)) {
+                if !d.supports_dtype(dtype) {
+                    return Err(TrainError::Config(format!(
+                        "`run.precision` {:?}: device `{name}` does not compute in {dtype:?} \
+                         (WebGPU's shading language has no bfloat16, and float16 needs an \
+                         adapter with shader-f16); use another precision or device",
+                        config.run.precision
+                    )));
+                }
+            }
+        }
         device.seed(config.run.seed);
         let mut model = build_model(&config, &device)?;
         if let Some(path) = config.pretrained.clone().filter(|p| p.ends_with(".ckpt")) {
