@@ -241,12 +241,19 @@ impl LdmArgs {
                      is not reproduced; dml's CircleLoss is PML's (--set loss=CircleLoss)",
                 ));
             }
-            "SoftTripleLoss" | "MarginLoss" => {
+            "SoftTripleLoss" => {
                 return Err(unsupported(
                     "--loss",
-                    &self.loss,
-                    "not in dml yet (SoftTriple; MarginLoss needs LDM's distance-weighted \
-                     sampling)",
+                    "SoftTripleLoss",
+                    "not mapped: LDM's SoftTriple settings were not checked against its code; \
+                     dml's SoftTripleLoss is PML's (--set loss=SoftTripleLoss)",
+                ));
+            }
+            "MarginLoss" => {
+                return Err(unsupported(
+                    "--loss",
+                    "MarginLoss",
+                    "MarginLoss needs LDM's distance-weighted sampling, which dml lacks",
                 ));
             }
             "ProxyGML" | "ProxyAnchorLoss" => {
