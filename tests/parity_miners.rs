@@ -1,6 +1,7 @@
-//! Further PML 2.9 miners (BatchEasyHardMiner, HDCMiner) against PML (fixtures from
-//! tools/fixtures/gen_miners.py): each case mines its batch with the miner it names and compares
-//! the value and the embedding gradient of the loss it names (`extra.loss`) on the mined tuples.
+//! Further PML 2.9 miners (BatchEasyHardMiner, HDCMiner; AngularMiner) against PML (fixtures
+//! from tools/fixtures/gen_miners.py and gen_miners2.py): each case mines its batch with the
+//! miner it names and compares the value and the embedding gradient of the loss it names
+//! (`extra.loss`) on the mined tuples.
 
 mod common;
 
@@ -28,4 +29,9 @@ fn batch_easy_hard_miner_matches_pml() {
 #[test]
 fn hdc_miner_matches_pml() {
     run_loss_fixture("hdc_miner.json", loss_of);
+}
+
+#[test]
+fn angular_miner_matches_pml() {
+    run_loss_fixture("angular_miner.json", loss_of);
 }

@@ -218,6 +218,10 @@ pub fn mine(case: &Case, embeddings: &Tensor<2>, labels: &Tensor<1, Int>) -> Opt
             .init()
             .expect("valid miner")
             .mine(e, l),
+        "Angular" => config_from(dml::losses::AngularMinerConfig::new(), &spec.config)
+            .init()
+            .expect("valid miner")
+            .mine(e, l),
         "HDC" => config_from(dml::losses::HDCMinerConfig::new(), &spec.config)
             .init()
             .expect("valid miner")

@@ -41,6 +41,7 @@ fn miner_for(loss: &str) -> Option<&'static str> {
         "CircleLoss" => Some("SemihardNegativeMiner"),
         "NCALoss" => Some("BatchEasyHardMiner"),
         "SupConLoss" => Some("HDCMiner"),
+        "AngularLoss" => Some("AngularMiner"),
         _ => None,
     }
 }

@@ -14,6 +14,8 @@ use crate::loss::loose_name;
 /// `[miner.TripletMarginMiner]`.
 #[derive(Config, Debug)]
 pub enum MinerConfig {
+    /// PML's `AngularMiner`: the triplets whose angle at the negative exceeds a threshold.
+    AngularMiner(AngularMinerConfig),
     /// PML's `BatchEasyHardMiner`: per anchor, the easiest, hardest or semi-hard positive and negative.
     BatchEasyHardMiner(BatchEasyHardMinerConfig),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
@@ -38,6 +40,7 @@ impl MinerConfig {
     /// One configuration per miner, with PML's (or the seed's) defaults.
     pub fn defaults() -> Vec<MinerConfig> {
         vec![
+            Self::AngularMiner(AngularMinerConfig::new()),
             Self::BatchEasyHardMiner(BatchEasyHardMinerConfig::new()),
             Self::BatchHardMiner(BatchHardMinerConfig::new()),
             Self::EmbeddingsAlreadyPackagedAsTriplets(
@@ -55,6 +58,7 @@ impl MinerConfig {
     /// The variant's name: PML's class name (`"BatchHardMiner"`).
     pub fn name(&self) -> &'static str {
         match self {
+            Self::AngularMiner(_) => "AngularMiner",
             Self::BatchEasyHardMiner(_) => "BatchEasyHardMiner",
             Self::BatchHardMiner(_) => "BatchHardMiner",
             Self::EmbeddingsAlreadyPackagedAsTriplets(_) => "EmbeddingsAlreadyPackagedAsTriplets",
@@ -77,6 +81,7 @@ impl MinerConfig {
     /// Validates the configuration and builds the miner.
     pub fn init(&self) -> LossResult<AnyMiner> {
         Ok(match self {
+            Self::AngularMiner(c) => AnyMiner::AngularMiner(c.init()?),
             Self::BatchEasyHardMiner(c) => AnyMiner::BatchEasyHardMiner(c.init()?),
             Self::BatchHardMiner(c) => AnyMiner::BatchHardMiner(c.init()),
             Self::EmbeddingsAlreadyPackagedAsTriplets(c) => {
@@ -97,6 +102,8 @@ impl MinerConfig {
 #[derive(Module, Debug)]
 #[allow(clippy::enum_variant_names)] // the variants are PML's class names, which end in "Miner"
 pub enum AnyMiner {
+    /// PML's `AngularMiner`: the triplets whose angle at the negative exceeds a threshold.
+    AngularMiner(AngularMiner),
     /// PML's `BatchEasyHardMiner`: per anchor, the easiest, hardest or semi-hard positive and negative.
     BatchEasyHardMiner(BatchEasyHardMiner),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
@@ -121,6 +128,7 @@ pub enum AnyMiner {
 macro_rules! each_miner {
     ($self:expr, $m:ident => $body:expr) => {
         match $self {
+            AnyMiner::AngularMiner($m) => $body,
             AnyMiner::BatchEasyHardMiner($m) => $body,
             AnyMiner::BatchHardMiner($m) => $body,
             AnyMiner::EmbeddingsAlreadyPackagedAsTriplets($m) => $body,

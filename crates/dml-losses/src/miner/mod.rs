@@ -1,5 +1,6 @@
 //! Miners: choose the informative pairs or triplets of a batch, on detached embeddings.
 
+mod angular;
 mod batch_easy_hard;
 mod batch_hard;
 mod embeddings_already_packaged_as_triplets;
@@ -13,6 +14,7 @@ mod pair_margin;
 mod semihard_negative;
 mod triplet_margin;
 
+pub use angular::{AngularMiner, AngularMinerConfig};
 pub use batch_easy_hard::{BatchEasyHardMiner, BatchEasyHardMinerConfig, BatchMiningStrategy};
 pub use batch_hard::{BatchHardMiner, BatchHardMinerConfig, hardest_per_anchor};
 pub use embeddings_already_packaged_as_triplets::{
