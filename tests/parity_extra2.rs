@@ -1,4 +1,5 @@
-//! A second group of PML 2.9 losses (SoftTriple, FastAP, P2SGrad, Histogram, PNP, RankedList)
+//! A second group of PML 2.9 losses (SoftTriple, FastAP, P2SGrad, Histogram, PNP, RankedList,
+//! LargeMarginSoftmax)
 //! against PML (fixtures from tools/fixtures/gen_extra2.py): value, embedding gradient and, for
 //! the losses with learnable state, the gradients of the parameters.
 
@@ -7,8 +8,8 @@ mod common;
 use burn::tensor::{Device, Gradients};
 use common::*;
 use dml::losses::{
-    FastAPLossConfig, HistogramLossConfig, LossInput, MetricLoss, P2SGradLossConfig, PNPLossConfig,
-    RankedListLossConfig, SoftTripleLossConfig,
+    FastAPLossConfig, HistogramLossConfig, LargeMarginSoftmaxLossConfig, LossInput, MetricLoss,
+    P2SGradLossConfig, PNPLossConfig, RankedListLossConfig, SoftTripleLossConfig,
 };
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
@@ -89,4 +90,17 @@ fn ranked_list_matches_pml() {
         let defaults = RankedListLossConfig::new(0.4, 10.0);
         Box::new(config_from(defaults, &case.config).init().unwrap())
     });
+}
+
+#[test]
+fn large_margin_softmax_matches_pml() {
+    run_fixture(
+        "large_margin_softmax.json",
+        |case, device| {
+            config_from(LargeMarginSoftmaxLossConfig::new(1, 1), &case.config)
+                .init_with(param_matrix(case, "W", device))
+                .expect("valid config")
+        },
+        |case, loss, grads| check_param_grad(case, "W", loss.weight.val().grad(grads)),
+    );
 }

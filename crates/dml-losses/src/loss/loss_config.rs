@@ -47,6 +47,8 @@ pub enum LossConfig {
     HistogramLoss(HistogramLossConfig),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
     InstanceLoss(InstanceLossConfig),
+    /// PML's `LargeMarginSoftmaxLoss` (L-Softmax: the target angle multiplied by an integer margin).
+    LargeMarginSoftmaxLoss(LargeMarginSoftmaxLossConfig),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
     IntraPairVarianceLoss(IntraPairVarianceLossConfig),
     /// PML's `LiftedStructureLoss`.
@@ -115,6 +117,7 @@ impl LossConfig {
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
             Self::HistogramLoss(HistogramLossConfig::new()),
             Self::InstanceLoss(InstanceLossConfig::new()),
+            Self::LargeMarginSoftmaxLoss(LargeMarginSoftmaxLossConfig::new(0, 0)),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
@@ -158,6 +161,7 @@ impl LossConfig {
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
             Self::HistogramLoss(_) => "HistogramLoss",
             Self::InstanceLoss(_) => "InstanceLoss",
+            Self::LargeMarginSoftmaxLoss(_) => "LargeMarginSoftmaxLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
@@ -201,6 +205,7 @@ impl LossConfig {
             Self::ArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ArcMarginLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::CosFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::LargeMarginSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::P2SGradLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
@@ -230,6 +235,10 @@ impl LossConfig {
                 c.embedding_size = embedding_size;
             }
             Self::CosFaceLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::LargeMarginSoftmaxLoss(c) => {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
@@ -278,6 +287,7 @@ impl LossConfig {
             Self::ArcMarginLoss(c) => c.validate(),
             Self::CosFaceLoss(c) => c.validate(),
             Self::MarginLoss(c) => c.validate().map(drop),
+            Self::LargeMarginSoftmaxLoss(c) => c.validate(),
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
             Self::P2SGradLoss(c) => c.validate(),
             Self::ProxyAnchorLoss(c) => c.validate(),
@@ -307,6 +317,7 @@ impl LossConfig {
             Self::ProxyAnchorLoss(_)
             | Self::ProxyNCALoss(_)
             | Self::MarginLoss(_)
+            | Self::LargeMarginSoftmaxLoss(_)
             | Self::SoftTripleLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
         }
@@ -327,6 +338,7 @@ impl LossConfig {
             | Self::SubCenterArcFaceLoss(_)
             | Self::ProxyAnchorLoss(_)
             | Self::ProxyNCALoss(_)
+            | Self::LargeMarginSoftmaxLoss(_)
             | Self::SoftTripleLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
@@ -351,6 +363,7 @@ impl LossConfig {
             }
             Self::HistogramLoss(c) => Loss::HistogramLoss(c.init()?),
             Self::InstanceLoss(c) => Loss::InstanceLoss(c.init()?),
+            Self::LargeMarginSoftmaxLoss(c) => Loss::LargeMarginSoftmaxLoss(c.init(device)?),
             Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),

@@ -37,6 +37,8 @@ pub enum Loss {
     HistogramLoss(HistogramLoss),
     /// PML's `InstanceLoss` (cross-entropy over the batch's scaled cosine similarities).
     InstanceLoss(InstanceLoss),
+    /// PML's `LargeMarginSoftmaxLoss` (L-Softmax: the target angle multiplied by an integer margin).
+    LargeMarginSoftmaxLoss(LargeMarginSoftmaxLoss),
     /// PML's `IntraPairVarianceLoss` (spread of positive and negative pair similarities).
     IntraPairVarianceLoss(IntraPairVarianceLoss),
     /// PML's `LiftedStructureLoss`.
@@ -105,6 +107,7 @@ macro_rules! each_loss {
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
             Loss::HistogramLoss($l) => $body,
             Loss::InstanceLoss($l) => $body,
+            Loss::LargeMarginSoftmaxLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
