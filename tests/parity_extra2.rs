@@ -1,5 +1,5 @@
 //! A second group of PML 2.9 losses (SoftTriple, FastAP, P2SGrad, Histogram, PNP, RankedList,
-//! LargeMarginSoftmax)
+//! LargeMarginSoftmax, SphereFace)
 //! against PML (fixtures from tools/fixtures/gen_extra2.py): value, embedding gradient and, for
 //! the losses with learnable state, the gradients of the parameters.
 
@@ -10,6 +10,7 @@ use common::*;
 use dml::losses::{
     FastAPLossConfig, HistogramLossConfig, LargeMarginSoftmaxLossConfig, LossInput, MetricLoss,
     P2SGradLossConfig, PNPLossConfig, RankedListLossConfig, SoftTripleLossConfig,
+    SphereFaceLossConfig,
 };
 
 /// Checks every case of `file`: `build` makes the loss for a case (from its parameters, if it
@@ -98,6 +99,19 @@ fn large_margin_softmax_matches_pml() {
         "large_margin_softmax.json",
         |case, device| {
             config_from(LargeMarginSoftmaxLossConfig::new(1, 1), &case.config)
+                .init_with(param_matrix(case, "W", device))
+                .expect("valid config")
+        },
+        |case, loss, grads| check_param_grad(case, "W", loss.weight.val().grad(grads)),
+    );
+}
+
+#[test]
+fn sphere_face_matches_pml() {
+    run_fixture(
+        "sphere_face.json",
+        |case, device| {
+            config_from(SphereFaceLossConfig::new(1, 1), &case.config)
                 .init_with(param_matrix(case, "W", device))
                 .expect("valid config")
         },

@@ -89,6 +89,8 @@ pub enum LossConfig {
     SoftTripleLoss(SoftTripleLossConfig),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLossConfig),
+    /// PML's `SphereFaceLoss` (L-Softmax with unit class weights, A-Softmax).
+    SphereFaceLoss(SphereFaceLossConfig),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
     StaticProxyNCALoss(StaticProxyNCALossConfig),
     /// PML's `SubCenterArcFaceLoss`.
@@ -138,6 +140,7 @@ impl LossConfig {
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
+            Self::SphereFaceLoss(SphereFaceLossConfig::new(0, 0)),
             Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
             Self::SupConLoss(SupConLossConfig::new()),
@@ -182,6 +185,7 @@ impl LossConfig {
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
+            Self::SphereFaceLoss(_) => "SphereFaceLoss",
             Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
             Self::SupConLoss(_) => "SupConLoss",
@@ -212,6 +216,7 @@ impl LossConfig {
             Self::ProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SoftTripleLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            Self::SphereFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::StaticProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SubCenterArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             _ => None,
@@ -262,6 +267,10 @@ impl LossConfig {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
+            Self::SphereFaceLoss(c) => {
+                c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
             Self::SoftmaxLoss(c) => {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
@@ -294,6 +303,7 @@ impl LossConfig {
             Self::ProxyNCALoss(c) => c.validate(),
             Self::SoftTripleLoss(c) => c.validate(),
             Self::SoftmaxLoss(c) => c.validate(),
+            Self::SphereFaceLoss(c) => c.validate(),
             Self::StaticProxyNCALoss(c) => c.validate(),
             Self::SubCenterArcFaceLoss(c) => c.validate(),
             // Losses without learnable state draw nothing: building them is the check.
@@ -318,6 +328,7 @@ impl LossConfig {
             | Self::ProxyNCALoss(_)
             | Self::MarginLoss(_)
             | Self::LargeMarginSoftmaxLoss(_)
+            | Self::SphereFaceLoss(_)
             | Self::SoftTripleLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
         }
@@ -339,6 +350,7 @@ impl LossConfig {
             | Self::ProxyAnchorLoss(_)
             | Self::ProxyNCALoss(_)
             | Self::LargeMarginSoftmaxLoss(_)
+            | Self::SphereFaceLoss(_)
             | Self::SoftTripleLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
@@ -386,6 +398,7 @@ impl LossConfig {
             }
             Self::SoftTripleLoss(c) => Loss::SoftTripleLoss(c.init(device)?),
             Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
+            Self::SphereFaceLoss(c) => Loss::SphereFaceLoss(c.init(device)?),
             Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),
             Self::SupConLoss(c) => Loss::SupConLoss(c.init()?),

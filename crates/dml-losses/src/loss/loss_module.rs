@@ -79,6 +79,8 @@ pub enum Loss {
     SoftTripleLoss(SoftTripleLoss),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
     SoftmaxLoss(SoftmaxLoss),
+    /// PML's `SphereFaceLoss` (L-Softmax with unit class weights, A-Softmax).
+    SphereFaceLoss(SphereFaceLoss),
     /// The online-metric-learning seed's `ProxyNCA` (fixed proxies, own proxy left out).
     StaticProxyNCALoss(StaticProxyNCALoss),
     /// PML's `SubCenterArcFaceLoss`.
@@ -128,6 +130,7 @@ macro_rules! each_loss {
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
             Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
+            Loss::SphereFaceLoss($l) => $body,
             Loss::StaticProxyNCALoss($l) => $body,
             Loss::SubCenterArcFaceLoss($l) => $body,
             Loss::SupConLoss($l) => $body,

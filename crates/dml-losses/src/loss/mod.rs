@@ -42,6 +42,7 @@ mod ranked_list;
 mod signal_to_noise_ratio_contrastive;
 mod soft_triple;
 mod softmax;
+mod sphere_face;
 mod static_proxy_nca;
 mod sub_center_arc_face;
 mod supcon;
@@ -90,6 +91,7 @@ pub use signal_to_noise_ratio_contrastive::{
 };
 pub use soft_triple::{SoftTripleLoss, SoftTripleLossConfig};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
+pub use sphere_face::{SphereFaceLoss, SphereFaceLossConfig};
 pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
 pub use supcon::{SupConLoss, SupConLossConfig};
