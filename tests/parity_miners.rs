@@ -1,7 +1,8 @@
 //! Further PML 2.9 miners (BatchEasyHardMiner, HDCMiner; AngularMiner) against PML (fixtures
 //! from tools/fixtures/gen_miners.py and gen_miners2.py): each case mines its batch with the
 //! miner it names and compares the value and the embedding gradient of the loss it names
-//! (`extra.loss`) on the mined tuples.
+//! (`extra.loss`) on the mined tuples. UniformHistogramMiner samples at random, so its cases
+//! check PML's histograms (bins, counts, draws per bin) rather than a loss value.
 
 mod common;
 
@@ -34,4 +35,96 @@ fn hdc_miner_matches_pml() {
 #[test]
 fn angular_miner_matches_pml() {
     run_loss_fixture("angular_miner.json", loss_of);
+}
+
+/// A case's `extra[key]` flattened to integers.
+fn ints(case: &Case, key: &str) -> Vec<i64> {
+    let value = case.extra.get(key).unwrap_or_else(|| panic!("{}: no {key}", case.name));
+    match value {
+        serde_json::Value::Number(n) => vec![n.as_i64().expect("an integer")],
+        serde_json::Value::Array(items) if items.iter().all(|v| v.is_number()) => {
+            serde_json::from_value(value.clone()).expect("integers")
+        }
+        _ => {
+            let rows: Vec<Vec<i64>> = serde_json::from_value(value.clone()).expect("integer rows");
+            rows.into_iter().flatten().collect()
+        }
+    }
+}
+
+/// Checks one kind of pair (`"pos"` or `"neg"`) mined by dml's UniformHistogramMiner against
+/// PML's histogram: only pairs of that kind, `per_bin` draws from every non-empty bin and none
+/// from an empty one (bins next to a pair within rounding of an edge are not checked), and
+/// PML's total when no pair is near an edge.
+fn check_histogram(case: &Case, kind: &str, mult: &[f64], per_bin: usize, num_bins: usize) {
+    let bins = ints(case, &format!("{kind}_bins"));
+    let near = ints(case, &format!("{kind}_near_edge"));
+    let counts = ints(case, &format!("{kind}_counts"));
+    let pml_total = ints(case, &format!("{kind}_pml_total"))[0] as f64;
+    assert_eq!(bins.len(), mult.len(), "{} {kind}: size", case.name);
+    let mut got = vec![0.0; num_bins];
+    let mut unsure = std::collections::BTreeSet::new();
+    for (i, &k) in mult.iter().enumerate() {
+        assert_eq!(k, k.round(), "{} {kind}: multiplicity {k} is not a count", case.name);
+        if bins[i] < 0 {
+            assert_eq!(k, 0.0, "{} {kind}: pair {i} is not of this kind", case.name);
+        } else if near[i] == 1 {
+            unsure.extend([bins[i] - 1, bins[i], bins[i] + 1]);
+        } else {
+            got[bins[i] as usize] += k;
+        }
+    }
+    for (b, &count) in counts.iter().enumerate() {
+        if unsure.contains(&(b as i64)) {
+            continue;
+        }
+        let expected = if count > 0 { per_bin as f64 } else { 0.0 };
+        assert_eq!(got[b], expected, "{} {kind}: bin {b} of {num_bins}", case.name);
+    }
+    let total: f64 = mult.iter().sum();
+    if unsure.is_empty() {
+        assert_eq!(total, pml_total, "{} {kind}: pairs mined", case.name);
+    } else {
+        assert_eq!(total % per_bin as f64, 0.0, "{} {kind}: total {total}", case.name);
+    }
+}
+
+#[test]
+fn uniform_histogram_miner_matches_pml_histograms() {
+    use dml::losses::{Mined, Miner, UniformHistogramMinerConfig};
+    let fixture = load("uniform_histogram_miner.json");
+    let mut seeds_differ = false;
+    for case in &fixture.cases {
+        let device = device();
+        let spec = case.miner.as_ref().expect("a miner");
+        let config = config_from(UniformHistogramMinerConfig::new(), &spec.config);
+        let e = matrix(&case.embeddings, &device);
+        let y = labels(&case.labels, &device);
+        let run = |seed: u64| {
+            let miner = config.clone().with_seed(seed).init().expect("valid miner");
+            let mined = match case.extra.get("ref_embeddings") {
+                Some(r) => {
+                    let ry: Vec<i64> = serde_json::from_value(case.extra["ref_labels"].clone())
+                        .expect("reference labels");
+                    miner.mine_with_reference(
+                        e.clone(),
+                        y.clone(),
+                        matrix(&rows(r), &device),
+                        labels(&ry, &device),
+                    )
+                }
+                None => miner.mine(e.clone(), y.clone()),
+            };
+            match mined.expect("mining succeeds") {
+                Mined::Pairs { positive, negative } => (values(&positive), values(&negative)),
+                Mined::Triplets(_) => panic!("{}: pairs expected", case.name),
+            }
+        };
+        let (pos, neg) = run(0);
+        assert!(run(0) == (pos.clone(), neg.clone()), "{}: same seed, other pairs", case.name);
+        seeds_differ |= run(1) != (pos.clone(), neg.clone());
+        check_histogram(case, "pos", &pos, config.pos_per_bin, config.num_bins);
+        check_histogram(case, "neg", &neg, config.neg_per_bin, config.num_bins);
+    }
+    assert!(seeds_differ, "another seed never draws other pairs");
 }

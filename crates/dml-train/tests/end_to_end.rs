@@ -42,6 +42,7 @@ fn miner_for(loss: &str) -> Option<&'static str> {
         "NCALoss" => Some("BatchEasyHardMiner"),
         "SupConLoss" => Some("HDCMiner"),
         "AngularLoss" => Some("AngularMiner"),
+        "GeneralizedLiftedStructureLoss" => Some("UniformHistogramMiner"),
         _ => None,
     }
 }

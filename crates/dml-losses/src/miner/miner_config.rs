@@ -34,6 +34,8 @@ pub enum MinerConfig {
     SemihardNegativeMiner(SemihardNegativeMinerConfig),
     /// PML's `TripletMarginMiner` (all, hard, semihard or easy triplets).
     TripletMarginMiner(TripletMarginMinerConfig),
+    /// PML's `UniformHistogramMiner`: pairs drawn evenly from a histogram of their distances.
+    UniformHistogramMiner(UniformHistogramMinerConfig),
 }
 
 impl MinerConfig {
@@ -52,6 +54,7 @@ impl MinerConfig {
             Self::PairMarginMiner(PairMarginMinerConfig::new()),
             Self::SemihardNegativeMiner(SemihardNegativeMinerConfig::new()),
             Self::TripletMarginMiner(TripletMarginMinerConfig::new()),
+            Self::UniformHistogramMiner(UniformHistogramMinerConfig::new()),
         ]
     }
 
@@ -68,6 +71,7 @@ impl MinerConfig {
             Self::PairMarginMiner(_) => "PairMarginMiner",
             Self::SemihardNegativeMiner(_) => "SemihardNegativeMiner",
             Self::TripletMarginMiner(_) => "TripletMarginMiner",
+            Self::UniformHistogramMiner(_) => "UniformHistogramMiner",
         }
     }
 
@@ -93,6 +97,7 @@ impl MinerConfig {
             Self::PairMarginMiner(c) => AnyMiner::PairMarginMiner(c.init()?),
             Self::SemihardNegativeMiner(c) => AnyMiner::SemihardNegativeMiner(c.init()?),
             Self::TripletMarginMiner(c) => AnyMiner::TripletMarginMiner(c.init()?),
+            Self::UniformHistogramMiner(c) => AnyMiner::UniformHistogramMiner(c.init()?),
         })
     }
 }
@@ -122,6 +127,8 @@ pub enum AnyMiner {
     SemihardNegativeMiner(SemihardNegativeMiner),
     /// PML's `TripletMarginMiner` (all, hard, semihard or easy triplets).
     TripletMarginMiner(TripletMarginMiner),
+    /// PML's `UniformHistogramMiner`: pairs drawn evenly from a histogram of their distances.
+    UniformHistogramMiner(UniformHistogramMiner),
 }
 
 /// `match` over every variant, binding the miner to `$m`.
@@ -138,6 +145,7 @@ macro_rules! each_miner {
             AnyMiner::PairMarginMiner($m) => $body,
             AnyMiner::SemihardNegativeMiner($m) => $body,
             AnyMiner::TripletMarginMiner($m) => $body,
+            AnyMiner::UniformHistogramMiner($m) => $body,
         }
     };
 }

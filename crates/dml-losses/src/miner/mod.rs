@@ -13,6 +13,7 @@ mod multi_similarity;
 mod pair_margin;
 mod semihard_negative;
 mod triplet_margin;
+mod uniform_histogram;
 
 pub use angular::{AngularMiner, AngularMinerConfig};
 pub use batch_easy_hard::{BatchEasyHardMiner, BatchEasyHardMinerConfig, BatchMiningStrategy};
@@ -30,3 +31,4 @@ pub use multi_similarity::{MultiSimilarityMiner, MultiSimilarityMinerConfig};
 pub use pair_margin::{PairMarginMiner, PairMarginMinerConfig};
 pub use semihard_negative::{SemihardNegativeMiner, SemihardNegativeMinerConfig};
 pub use triplet_margin::{TripletMarginMiner, TripletMarginMinerConfig, TripletType};
+pub use uniform_histogram::{UniformHistogramMiner, UniformHistogramMinerConfig};
