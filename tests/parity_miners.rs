@@ -128,3 +128,66 @@ fn uniform_histogram_miner_matches_pml_histograms() {
     }
     assert!(seeds_differ, "another seed never draws other pairs");
 }
+
+#[test]
+fn distance_weighted_miner_matches_pml_weights() {
+    use dml::losses::{DistanceWeightedMinerConfig, Mined, Miner, Triplets};
+    let fixture = load("distance_weighted_miner.json");
+    let mut seeds_differ = false;
+    for case in &fixture.cases {
+        let device = device();
+        let spec = case.miner.as_ref().expect("a miner");
+        let config = config_from(DistanceWeightedMinerConfig::new(), &spec.config);
+        let e = matrix(&case.embeddings, &device);
+        let y = labels(&case.labels, &device);
+        let (r, ry, same_set) = match case.extra.get("ref_embeddings") {
+            Some(r) => {
+                let ry: Vec<i64> = serde_json::from_value(case.extra["ref_labels"].clone())
+                    .expect("reference labels");
+                (rows(r), ry, false)
+            }
+            None => (case.embeddings.clone(), case.labels.clone(), true),
+        };
+        let rt = matrix(&r, &device);
+        let ryt = labels(&ry, &device);
+        let miner = config.clone().init().expect("valid miner");
+        let w = miner.sampling_weights(e.clone(), &y, rt.clone(), &ryt);
+        let expected: Vec<f64> = rows(&case.extra["weights"]).into_iter().flatten().collect();
+        assert_close(&format!("{} weights", case.name), &values(&w), &expected);
+        let run = |seed: u64| {
+            let miner = config.clone().with_seed(seed).init().expect("valid miner");
+            let mined = if same_set {
+                miner.mine(e.clone(), y.clone())
+            } else {
+                miner.mine_with_reference(e.clone(), y.clone(), rt.clone(), ryt.clone())
+            };
+            match mined.expect("mining succeeds") {
+                Mined::Triplets(Triplets::Dense(t)) => values(&t),
+                _ => panic!("{}: dense triplets expected", case.name),
+            }
+        };
+        let t = run(0);
+        assert!(run(0) == t, "{}: same seed, other triplets", case.name);
+        seeds_differ |= run(1) != t;
+        let per_anchor = ints(case, "pml_per_anchor");
+        let (n, m) = (case.labels.len(), ry.len());
+        for a in 0..n {
+            let mut count = 0.0;
+            for p in 0..m {
+                for q in 0..m {
+                    let k = t[(a * m + p) * m + q];
+                    if k == 0.0 {
+                        continue;
+                    }
+                    count += k;
+                    let what = format!("{}: triplet ({a}, {p}, {q})", case.name);
+                    assert_eq!(k, k.round(), "{what}: multiplicity {k}");
+                    assert!(ry[p] == case.labels[a] && !(same_set && p == a), "{what}: positive");
+                    assert!(expected[a * m + q] > 0.0, "{what}: negative of weight 0");
+                }
+            }
+            assert_eq!(count, per_anchor[a] as f64, "{}: triplets of anchor {a}", case.name);
+        }
+    }
+    assert!(seeds_differ, "another seed never draws other triplets");
+}

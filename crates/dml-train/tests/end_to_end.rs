@@ -43,6 +43,7 @@ fn miner_for(loss: &str) -> Option<&'static str> {
         "SupConLoss" => Some("HDCMiner"),
         "AngularLoss" => Some("AngularMiner"),
         "GeneralizedLiftedStructureLoss" => Some("UniformHistogramMiner"),
+        "TupletMarginLoss" => Some("DistanceWeightedMiner"),
         _ => None,
     }
 }

@@ -20,6 +20,8 @@ pub enum MinerConfig {
     BatchEasyHardMiner(BatchEasyHardMinerConfig),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
     BatchHardMiner(BatchHardMinerConfig),
+    /// PML's `DistanceWeightedMiner`: negatives drawn by the inverse density of sphere distances.
+    DistanceWeightedMiner(DistanceWeightedMinerConfig),
     /// PML's `EmbeddingsAlreadyPackagedAsTriplets`: rows `3k, 3k + 1, 3k + 2` are one triplet.
     EmbeddingsAlreadyPackagedAsTriplets(EmbeddingsAlreadyPackagedAsTripletsConfig),
     /// FaceNet's hardest-negative mining (the online-metric-learning seed's `hardest`).
@@ -45,6 +47,7 @@ impl MinerConfig {
             Self::AngularMiner(AngularMinerConfig::new()),
             Self::BatchEasyHardMiner(BatchEasyHardMinerConfig::new()),
             Self::BatchHardMiner(BatchHardMinerConfig::new()),
+            Self::DistanceWeightedMiner(DistanceWeightedMinerConfig::new()),
             Self::EmbeddingsAlreadyPackagedAsTriplets(
                 EmbeddingsAlreadyPackagedAsTripletsConfig::new(),
             ),
@@ -64,6 +67,7 @@ impl MinerConfig {
             Self::AngularMiner(_) => "AngularMiner",
             Self::BatchEasyHardMiner(_) => "BatchEasyHardMiner",
             Self::BatchHardMiner(_) => "BatchHardMiner",
+            Self::DistanceWeightedMiner(_) => "DistanceWeightedMiner",
             Self::EmbeddingsAlreadyPackagedAsTriplets(_) => "EmbeddingsAlreadyPackagedAsTriplets",
             Self::HardestNegativeMiner(_) => "HardestNegativeMiner",
             Self::HDCMiner(_) => "HDCMiner",
@@ -88,6 +92,7 @@ impl MinerConfig {
             Self::AngularMiner(c) => AnyMiner::AngularMiner(c.init()?),
             Self::BatchEasyHardMiner(c) => AnyMiner::BatchEasyHardMiner(c.init()?),
             Self::BatchHardMiner(c) => AnyMiner::BatchHardMiner(c.init()),
+            Self::DistanceWeightedMiner(c) => AnyMiner::DistanceWeightedMiner(c.init()?),
             Self::EmbeddingsAlreadyPackagedAsTriplets(c) => {
                 AnyMiner::EmbeddingsAlreadyPackagedAsTriplets(c.init()?)
             }
@@ -113,6 +118,8 @@ pub enum AnyMiner {
     BatchEasyHardMiner(BatchEasyHardMiner),
     /// PML's `BatchHardMiner`: the farthest positive and the nearest negative of each anchor.
     BatchHardMiner(BatchHardMiner),
+    /// PML's `DistanceWeightedMiner`: negatives drawn by the inverse density of sphere distances.
+    DistanceWeightedMiner(DistanceWeightedMiner),
     /// PML's `EmbeddingsAlreadyPackagedAsTriplets`: rows `3k, 3k + 1, 3k + 2` are one triplet.
     EmbeddingsAlreadyPackagedAsTriplets(EmbeddingsAlreadyPackagedAsTriplets),
     /// FaceNet's hardest-negative mining (the online-metric-learning seed's `hardest`).
@@ -138,6 +145,7 @@ macro_rules! each_miner {
             AnyMiner::AngularMiner($m) => $body,
             AnyMiner::BatchEasyHardMiner($m) => $body,
             AnyMiner::BatchHardMiner($m) => $body,
+            AnyMiner::DistanceWeightedMiner($m) => $body,
             AnyMiner::EmbeddingsAlreadyPackagedAsTriplets($m) => $body,
             AnyMiner::HardestNegativeMiner($m) => $body,
             AnyMiner::HDCMiner($m) => $body,

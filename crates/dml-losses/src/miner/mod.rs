@@ -3,6 +3,7 @@
 mod angular;
 mod batch_easy_hard;
 mod batch_hard;
+mod distance_weighted;
 mod embeddings_already_packaged_as_triplets;
 mod hardest_negative;
 mod hdc;
@@ -18,6 +19,7 @@ mod uniform_histogram;
 pub use angular::{AngularMiner, AngularMinerConfig};
 pub use batch_easy_hard::{BatchEasyHardMiner, BatchEasyHardMinerConfig, BatchMiningStrategy};
 pub use batch_hard::{BatchHardMiner, BatchHardMinerConfig, hardest_per_anchor};
+pub use distance_weighted::{DistanceWeightedMiner, DistanceWeightedMinerConfig};
 pub use embeddings_already_packaged_as_triplets::{
     EmbeddingsAlreadyPackagedAsTriplets, EmbeddingsAlreadyPackagedAsTripletsConfig,
 };

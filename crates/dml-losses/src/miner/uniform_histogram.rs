@@ -76,7 +76,7 @@ fn splitmix64(seed: u64, i: u64) -> u64 {
 }
 
 /// `count` uniform numbers in `[0, 1)` (24 bits each, exact in float32) of stream `stream`.
-fn uniforms(seed: u64, stream: u64, count: usize) -> Vec<f32> {
+pub(crate) fn uniforms(seed: u64, stream: u64, count: usize) -> Vec<f32> {
     let key = splitmix64(seed, stream);
     (0..count as u64).map(|i| (splitmix64(key, i) >> 40) as f32 / (1u64 << 24) as f32).collect()
 }
