@@ -27,9 +27,11 @@ pub mod loss;
 pub mod miner;
 pub mod ops;
 pub mod reducer;
+pub mod regularizer;
 
-pub use distance::Distance;
+pub use distance::{BatchedDistance, Distance};
 pub use error::{LossError, LossResult};
 pub use loss::*;
 pub use miner::*;
-pub use reducer::{LossTerm, Reducer, TermKind};
+pub use reducer::{Anchors, LossTerm, Reducer, TermKind};
+pub use regularizer::*;

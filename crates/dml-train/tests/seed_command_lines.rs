@@ -450,7 +450,7 @@ fn mindspore_gpu_scripts_resolve_to_its_config_dictionaries_and_train() {
                 match &c.loss {
                     LossConfig::TripletMarginLoss(t) => {
                         assert_eq!(
-                            (t.margin, t.distance, t.reducer),
+                            (t.margin, t.distance, t.reducer.clone()),
                             (0.1, Distance::squared_l2(), Reducer::Sum)
                         );
                     }

@@ -11,15 +11,19 @@ use crate::ops::{l2_normalize, safe_sqrt};
 /// loss formula be written once for both.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Distance {
-    /// Euclidean distance `|x - y|`, raised to `power` (PML's `LpDistance(p=2)`).
+    /// Minkowski distance `|x - y|_p = (sum_k |x_k - y_k|^p)^(1/p)`, raised to `power` (PML's
+    /// `LpDistance(p, power, normalize_embeddings)`; `p = 2` is the Euclidean distance).
     ///
     /// `power = 2` gives the squared distance. With `normalize_embeddings` the rows are first
-    /// divided by their L2 norm (PML's default).
+    /// divided by their Lp norm (`F.normalize(x, p)`, as PML; PML's default).
     Lp {
-        /// Divide each embedding by its L2 norm first.
+        /// Divide each embedding by its Lp norm first.
         normalize_embeddings: bool,
         /// Exponent applied to the distance (1 = plain, 2 = squared).
         power: f64,
+        /// The norm's order (finite, at least 1; 2 when left out of a configuration).
+        #[serde(default = "default_p", deserialize_with = "deserialize_p")]
+        p: f64,
     },
     /// Cosine similarity `x^ . y^` (PML's `CosineSimilarity`); inverted.
     Cosine,
@@ -41,6 +45,22 @@ pub enum Distance {
     },
 }
 
+/// PML's default norm order, `p = 2`.
+fn default_p() -> f64 {
+    2.0
+}
+
+/// Reads `p`, refusing what [`Distance::validate`] refuses, so a configuration file naming a
+/// bad `p` fails when it is read, at the key's path.
+fn deserialize_p<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<f64, D::Error> {
+    let p = f64::deserialize(deserializer)?;
+    if p.is_finite() && p >= 1.0 {
+        Ok(p)
+    } else {
+        Err(serde::de::Error::custom(format!("Lp needs a finite p >= 1, got {p}")))
+    }
+}
+
 impl Default for Distance {
     /// PML's default: L2 distance between normalized embeddings.
     fn default() -> Self {
@@ -51,7 +71,7 @@ impl Default for Distance {
 impl Distance {
     /// L2 distance between normalized embeddings (PML's `LpDistance()`).
     pub fn l2() -> Self {
-        Self::Lp { normalize_embeddings: true, power: 1.0 }
+        Self::Lp { normalize_embeddings: true, power: 1.0, p: 2.0 }
     }
 
     /// One value of every variant, with PML's defaults: what a configuration file may name
@@ -67,7 +87,34 @@ impl Distance {
 
     /// Squared L2 distance between normalized embeddings (`LpDistance(power=2)`).
     pub fn squared_l2() -> Self {
-        Self::Lp { normalize_embeddings: true, power: 2.0 }
+        Self::Lp { normalize_embeddings: true, power: 2.0, p: 2.0 }
+    }
+
+    /// The Euclidean distance raised to `power`, of normalized embeddings or not.
+    pub fn euclidean(normalize_embeddings: bool, power: f64) -> Self {
+        Self::Lp { normalize_embeddings, power, p: 2.0 }
+    }
+
+    /// Checks the distance's own parameters: for [`Distance::Lp`], a finite `p >= 1` and a
+    /// finite `power > 0`.
+    pub fn validate(&self, component: &'static str) -> crate::error::LossResult<()> {
+        if let Self::Lp { p, power, .. } = self {
+            if !(p.is_finite() && *p >= 1.0) {
+                return Err(crate::error::invalid(
+                    component,
+                    "distance",
+                    format!("Lp needs a finite p >= 1, got p = {p}"),
+                ));
+            }
+            if !(power.is_finite() && *power > 0.0) {
+                return Err(crate::error::invalid(
+                    component,
+                    "distance",
+                    format!("Lp needs a finite power > 0, got power = {power}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// True for similarities (larger is closer), false for distances.
@@ -90,7 +137,23 @@ impl Distance {
     /// # Shapes
     /// - `x`: `[n, d]` -> `[n, d]`
     pub fn maybe_normalize(&self, x: Tensor<2>) -> Tensor<2> {
-        if self.normalizes() { l2_normalize(x) } else { x }
+        match self {
+            Self::Lp { normalize_embeddings: true, p, .. } if *p != 2.0 => lp_normalize(x, *p),
+            _ if self.normalizes() => l2_normalize(x),
+            _ => x,
+        }
+    }
+
+    /// The norm of each row that this distance measures with (PML's `get_norm`): the Lp norm
+    /// for [`Distance::Lp`], the L2 norm otherwise. A zero row has norm 0 and gradient 0.
+    ///
+    /// # Shapes
+    /// - `x`: `[n, d]` -> `[n, 1]`
+    pub fn norms(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Lp { p, .. } => lp_norms(x, *p),
+            _ => lp_norms(x, 2.0),
+        }
     }
 
     /// All pairwise values between `query` and `reference`.
@@ -120,6 +183,10 @@ impl Distance {
     /// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
     pub fn matrix_normalized(&self, query: Tensor<2>, reference: Tensor<2>) -> Tensor<2> {
         match self {
+            Self::Lp { power, p, .. } if *p != 2.0 => {
+                let d = minkowski(query, reference, *p);
+                if *power == 1.0 { d } else { d.powf_scalar(*power) }
+            }
             Self::Lp { power, .. } => {
                 let sq = squared_l2(query, reference);
                 if *power == 2.0 {
@@ -183,6 +250,76 @@ fn row_norms(x: Tensor<2>) -> Tensor<2> {
     x.square().sum_dim(1).clamp_min(crate::ops::NORMALIZE_EPS * crate::ops::NORMALIZE_EPS).sqrt()
 }
 
+/// Divides each row by its Lp norm, clamped below by [`crate::ops::NORMALIZE_EPS`]
+/// (`F.normalize(x, p)`).
+///
+/// # Shapes
+/// - `x`: `[n, d]` -> `[n, d]`
+fn lp_normalize(x: Tensor<2>, p: f64) -> Tensor<2> {
+    let norm = lp_norms(x.clone(), p).clamp_min(crate::ops::NORMALIZE_EPS);
+    x / norm
+}
+
+/// Lp norm of each row, `(sum_k |x_k|^p)^(1/p)`, with value 0 and gradient 0 for a zero row
+/// (see [`safe_root`]).
+///
+/// # Shapes
+/// - `x`: `[n, d]` -> `[n, 1]`
+fn lp_norms(x: Tensor<2>, p: f64) -> Tensor<2> {
+    if p == 1.0 {
+        return x.abs().sum_dim(1);
+    }
+    if p == 2.0 {
+        return safe_sqrt(x.square().sum_dim(1));
+    }
+    safe_root(x.abs().powf_scalar(p).sum_dim(1), p)
+}
+
+/// `s^(1/p)` for sums of p-th powers `s >= 0`, with value 0 and gradient 0 where `s` is below
+/// [`root_floor`] (PyTorch's `norm` and `cdist` give gradient 0 at 0 too), so coincident
+/// embeddings never give an infinite slope.
+fn safe_root<const D: usize>(s: Tensor<D>, p: f64) -> Tensor<D> {
+    let floor = root_floor(p);
+    let positive = s.clone().greater_elem(floor);
+    s.clamp_min(floor).powf_scalar(1.0 / p).mask_fill(positive.bool_not(), 0.0)
+}
+
+/// The sum of p-th powers below which [`safe_root`] treats a norm as 0: `(1e-8)^p`, what
+/// [`safe_sqrt`]'s `1e-16` is for `p = 2`, kept above float32's smallest normal number.
+fn root_floor(p: f64) -> f64 {
+    1e-8f64.powf(p).max(1e-37)
+}
+
+/// Largest number of `[rows, m, d]` difference entries the Minkowski distance evaluates at
+/// once; bigger query sets are processed in blocks of rows.
+const MINKOWSKI_BLOCK: usize = 1 << 22;
+
+/// `|q_i - r_j|_p` from explicit differences (no matrix-product form exists for `p != 2`),
+/// `torch.cdist(q, r, p)`; blocks of query rows keep the `[b, m, d]` differences bounded.
+///
+/// # Shapes
+/// - `query`: `[n, d]`, `reference`: `[m, d]` -> `[n, m]`
+fn minkowski(query: Tensor<2>, reference: Tensor<2>, p: f64) -> Tensor<2> {
+    let [n, d] = query.dims();
+    let m = reference.dims()[0];
+    let rows = (MINKOWSKI_BLOCK / (m * d).max(1)).clamp(1, n.max(1));
+    let mut blocks = Vec::with_capacity(n.div_ceil(rows));
+    for start in (0..n).step_by(rows) {
+        let end = (start + rows).min(n);
+        let b = end - start;
+        let q = query.clone().slice(start..end).reshape([b, 1, d]).expand([b, m, d]);
+        let r = reference.clone().reshape([1, m, d]).expand([b, m, d]);
+        let diff = (q - r).abs();
+        let block = if p == 1.0 {
+            diff.sum_dim(2).reshape([b, m])
+        } else {
+            safe_root(diff.powf_scalar(p).sum_dim(2).reshape([b, m]), p)
+        };
+        blocks.push(block);
+    }
+    if blocks.len() == 1 { blocks.remove(0) } else { Tensor::cat(blocks, 0) }
+}
+
 /// `var(q_i - r_j) / var(q_i)` from centred rows: `|q~_i - r~_j|^2 / |q~_i|^2`.
 ///
 /// # Shapes
@@ -235,8 +372,7 @@ mod tests {
         let device = device();
         let x =
             Tensor::<2>::from_floats([[0.3, 0.4], [0.3, 0.4], [1.0, 0.0]], &device).require_grad();
-        let d =
-            Distance::Lp { normalize_embeddings: false, power: 1.0 }.matrix(x.clone(), x.clone());
+        let d = Distance::euclidean(false, 1.0).matrix(x.clone(), x.clone());
         let v = vals(d.clone());
         assert_eq!(v[1], 0.0);
         assert!((v[2] - (0.49f32 + 0.16).sqrt()).abs() < 1e-6);
@@ -250,7 +386,7 @@ mod tests {
         // 48 * 48 * 1024 > EXACT_DIFFERENCE_LIMIT
         let device = Device::flex();
         let x = Tensor::<2>::random([48, 1024], burn::tensor::Distribution::Default, &device);
-        let dist = Distance::Lp { normalize_embeddings: false, power: 2.0 };
+        let dist = Distance::euclidean(false, 2.0);
         let big = vals(dist.matrix(x.clone(), x.clone()));
         let small = vals(dist.matrix(x.clone().slice(0..4), x.clone().slice(0..4)));
         for i in 0..4 {
@@ -259,6 +395,67 @@ mod tests {
                 assert!((a - b).abs() <= 1e-3 * b.abs().max(1.0), "{a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn minkowski_distances_and_lp_normalization_match_their_definitions() {
+        let device = device();
+        let x = Tensor::<2>::from_floats(
+            [[1.0, -2.0, 0.5], [1.0, -2.0, 0.5], [0.0, 1.0, 2.0]],
+            &device,
+        )
+        .require_grad();
+        for p in [1.0f64, 3.0] {
+            let d = Distance::Lp { normalize_embeddings: false, power: 1.0, p };
+            let m = d.matrix(x.clone(), x.clone());
+            let v = vals(m.clone());
+            let expected = [1.0f64, 3.0, 1.5].iter().map(|t| t.powf(p)).sum::<f64>().powf(1.0 / p);
+            assert_eq!(v[1], 0.0);
+            assert!((f64::from(v[2]) - expected).abs() < 1e-5, "p {p}: {v:?}");
+            let g = x.grad(&m.sum().backward()).unwrap().into_data().try_to_vec::<f32>().unwrap();
+            assert!(g.iter().all(|v| v.is_finite()), "p {p}: {g:?}");
+            // normalized: rows divided by their Lp norm first
+            let n = Distance::Lp { normalize_embeddings: true, power: 2.0, p };
+            let norm = |r: [f64; 3]| r.iter().map(|t| t.abs().powf(p)).sum::<f64>().powf(1.0 / p);
+            let (a, b) = ([1.0, -2.0, 0.5], [0.0, 1.0, 2.0]);
+            let (na, nb) = (norm(a), norm(b));
+            let diff: f64 =
+                (0..3).map(|k| (a[k] / na - b[k] / nb).abs().powf(p)).sum::<f64>().powf(1.0 / p);
+            let v = vals(n.matrix(x.clone(), x.clone()));
+            assert!((f64::from(v[2]) - diff * diff).abs() < 1e-5, "p {p}: {v:?}");
+        }
+    }
+
+    #[test]
+    fn large_minkowski_inputs_are_computed_in_blocks_that_agree() {
+        // 40 * 40 * 4096 > MINKOWSKI_BLOCK: several blocks of rows
+        let device = Device::flex();
+        let x = Tensor::<2>::random([40, 4096], burn::tensor::Distribution::Default, &device);
+        let d = Distance::Lp { normalize_embeddings: false, power: 1.0, p: 3.0 };
+        let big = vals(d.matrix(x.clone(), x.clone()));
+        let small = vals(d.matrix(x.clone().slice(30..40), x.clone()));
+        for (i, row) in small.chunks(40).enumerate() {
+            for (j, b) in row.iter().enumerate() {
+                let a = big[(30 + i) * 40 + j];
+                assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_bad_p_is_refused_when_read_and_when_validated() {
+        let bad = Distance::Lp { normalize_embeddings: true, power: 1.0, p: 0.5 };
+        assert!(bad.validate("test").is_err());
+        assert!(Distance::l2().validate("test").is_ok());
+        let read = serde_json::from_str::<Distance>(
+            r#"{"Lp": {"normalize_embeddings": true, "power": 1.0, "p": 0.5}}"#,
+        );
+        assert!(read.unwrap_err().to_string().contains("p >= 1"));
+        // p left out: 2, as PML's default
+        let read: Distance =
+            serde_json::from_str(r#"{"Lp": {"normalize_embeddings": true, "power": 1.0}}"#)
+                .unwrap();
+        assert_eq!(read, Distance::l2());
     }
 
     #[test]

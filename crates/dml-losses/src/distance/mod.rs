@@ -1,5 +1,7 @@
 //! Distances and similarities between embeddings.
 
+mod batched;
 mod kind;
 
+pub use batched::BatchedDistance;
 pub use kind::Distance;

@@ -164,6 +164,11 @@ impl MetricLoss for AMLoss {
         Reducer::Sum
     }
 
+    /// The proxies, `[C, d]`.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.proxies.val()))
+    }
+
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         let c = &self.config;
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;

@@ -66,7 +66,7 @@ impl MetricLoss for AngularLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
@@ -99,12 +99,10 @@ impl MetricLoss for AngularLoss {
             let loss = softplus(lse - pair_dot.clone().slice(start..end))
                 * has_neg.clone().slice(start..end)
                 * gate.clone();
-            terms.push(LossTerm::masked(
-                "loss",
-                TermKind::PosPair,
-                loss,
-                pos.clone().slice(start..end),
-            ));
+            terms.push(
+                LossTerm::masked("loss", TermKind::PosPair, loss, pos.clone().slice(start..end))
+                    .from_anchor(start),
+            );
         }
         Ok(terms)
     }

@@ -45,6 +45,7 @@ impl ContrastiveLossConfig {
     pub(crate) fn init_named(&self, component: &'static str) -> LossResult<ContrastiveLoss> {
         check_finite(component, "pos_margin", self.pos_margin)?;
         check_finite(component, "neg_margin", self.neg_margin)?;
+        self.distance.validate(component)?;
         self.reducer.validate()?;
         Ok(ContrastiveLoss { config: self.clone() })
     }
@@ -56,7 +57,7 @@ impl MetricLoss for ContrastiveLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

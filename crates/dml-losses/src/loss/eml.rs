@@ -58,7 +58,7 @@ impl MetricLoss for EmlLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
@@ -69,7 +69,7 @@ impl MetricLoss for EmlLoss {
             });
         }
         let beta = self.config.beta;
-        let distance = Distance::Lp { normalize_embeddings: false, power: 2.0 };
+        let distance = Distance::euclidean(false, 2.0);
         let mat = distance.matrix(input.embeddings.clone(), input.ref_embeddings());
         let n = mat.dims()[0];
         let (pos, neg) = input.pair_masks();

@@ -55,17 +55,18 @@ impl FastAPLossConfig {
     pub fn init(&self) -> LossResult<FastAPLoss> {
         check_count(NAME, "num_bins", self.num_bins)?;
         match self.distance {
-            Distance::Lp { normalize_embeddings: true, power }
-                if power.is_finite() && power > 0.0 => {}
+            Distance::Lp { normalize_embeddings: true, power, p }
+                if p == 2.0 && power.is_finite() && power > 0.0 => {}
             _ => {
                 return Err(invalid(
                     NAME,
                     "distance",
-                    "must be the L2 distance of normalized embeddings (Lp with \
+                    "must be the L2 distance of normalized embeddings (Lp with p = 2, \
                      normalize_embeddings = true and a finite power > 0), as PML asserts",
                 ));
             }
         }
+        self.distance.validate(NAME)?;
         self.reducer.validate()?;
         Ok(FastAPLoss { config: self.clone() })
     }
@@ -99,7 +100,7 @@ impl MetricLoss for FastAPLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn accepts_reference(&self) -> bool {
@@ -169,16 +170,8 @@ mod tests {
         let bad = [
             (FastAPLossConfig::new().with_num_bins(0), "num_bins"),
             (FastAPLossConfig::new().with_distance(Distance::Cosine), "distance"),
-            (
-                FastAPLossConfig::new()
-                    .with_distance(Distance::Lp { normalize_embeddings: false, power: 2.0 }),
-                "distance",
-            ),
-            (
-                FastAPLossConfig::new()
-                    .with_distance(Distance::Lp { normalize_embeddings: true, power: 0.0 }),
-                "distance",
-            ),
+            (FastAPLossConfig::new().with_distance(Distance::euclidean(false, 2.0)), "distance"),
+            (FastAPLossConfig::new().with_distance(Distance::euclidean(true, 0.0)), "distance"),
             (FastAPLossConfig::new().with_reducer(Reducer::Divisor { divisor: -1.0 }), "divisor"),
         ];
         for (config, name) in bad {

@@ -44,6 +44,7 @@ impl GeneralizedLiftedStructureLossConfig {
     pub fn init(&self) -> LossResult<GeneralizedLiftedStructureLoss> {
         check_finite("GeneralizedLiftedStructureLoss", "neg_margin", self.neg_margin)?;
         check_finite("GeneralizedLiftedStructureLoss", "pos_margin", self.pos_margin)?;
+        self.distance.validate("GeneralizedLiftedStructureLoss")?;
         self.reducer.validate()?;
         Ok(GeneralizedLiftedStructureLoss { config: self.clone() })
     }
@@ -55,7 +56,7 @@ impl MetricLoss for GeneralizedLiftedStructureLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -61,6 +61,7 @@ impl HistogramLossConfig {
                 ));
             }
         }
+        self.distance.validate(NAME)?;
         Ok(HistogramLoss { config: self.clone() })
     }
 }

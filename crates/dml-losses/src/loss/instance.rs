@@ -90,7 +90,7 @@ impl MetricLoss for InstanceLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn accepts_mined(&self) -> bool {

@@ -51,6 +51,7 @@ impl IntraPairVarianceLossConfig {
     pub fn init(&self) -> LossResult<IntraPairVarianceLoss> {
         check_finite(NAME, "pos_eps", self.pos_eps)?;
         check_finite(NAME, "neg_eps", self.neg_eps)?;
+        self.distance.validate(NAME)?;
         self.reducer.validate()?;
         Ok(IntraPairVarianceLoss { config: self.clone() })
     }
@@ -78,7 +79,7 @@ impl MetricLoss for IntraPairVarianceLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -49,6 +49,7 @@ impl LiftedStructureLossConfig {
     pub fn init(&self) -> LossResult<LiftedStructureLoss> {
         check_finite("LiftedStructureLoss", "neg_margin", self.neg_margin)?;
         check_finite("LiftedStructureLoss", "pos_margin", self.pos_margin)?;
+        self.distance.validate("LiftedStructureLoss")?;
         self.reducer.validate()?;
         Ok(LiftedStructureLoss { config: self.clone() })
     }
@@ -60,7 +61,7 @@ impl MetricLoss for LiftedStructureLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

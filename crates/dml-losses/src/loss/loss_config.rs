@@ -223,6 +223,12 @@ impl LossConfig {
         }
     }
 
+    /// True for losses whose class weights or proxies are learned (what a weight regularizer
+    /// acts on: [`MetricLoss::class_weights`]); StaticProxyNCALoss's proxies are fixed.
+    pub fn has_class_weights(&self) -> bool {
+        self.classes().is_some() && !matches!(self, Self::StaticProxyNCALoss(_))
+    }
+
     /// Sets the class count and embedding size of a loss with class weights or proxies; other
     /// losses are unchanged.
     pub fn set_classes(&mut self, num_classes: usize, embedding_size: usize) {
@@ -434,6 +440,8 @@ mod tests {
             let loss = config.init(&device).expect("builds");
             assert_eq!(config.accepts_mined(), loss.accepts_mined(), "{}", config.name());
             assert_eq!(config.accepts_reference(), loss.accepts_reference(), "{}", config.name());
+            let has = loss.class_weights().is_some();
+            assert_eq!(config.has_class_weights(), has, "{}", config.name());
         }
     }
 }

@@ -177,6 +177,10 @@ impl MetricLoss for Loss {
         each_loss!(self, l => l.terms(input))
     }
 
+    fn class_weights(&self) -> Option<ClassWeights> {
+        each_loss!(self, l => l.class_weights())
+    }
+
     fn forward_input(&self, input: &LossInput) -> LossResult<burn::tensor::Tensor<1>> {
         each_loss!(self, l => l.forward_input(input))
     }

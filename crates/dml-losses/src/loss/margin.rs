@@ -68,6 +68,7 @@ impl MarginLossConfig {
         check_finite("MarginLoss", "margin", self.margin)?;
         check_finite("MarginLoss", "nu", self.nu)?;
         check_finite("MarginLoss", "beta", self.beta)?;
+        self.distance.validate("MarginLoss")?;
         match self.num_classes {
             Some(0) => Err(invalid("MarginLoss", "num_classes", "must be at least 1, got 0")),
             Some(k) => Ok(k),

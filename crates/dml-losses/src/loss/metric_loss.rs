@@ -1,6 +1,6 @@
 use burn::tensor::{Int, Tensor};
 
-use super::LossInput;
+use super::{ClassWeights, LossInput};
 use crate::error::{LossError, LossResult};
 use crate::reducer::{LossTerm, Reducer};
 
@@ -40,6 +40,12 @@ pub trait MetricLoss {
     /// The unreduced terms of every sub-loss for this input.
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>>;
 
+    /// The learnable class weights or proxies, one row per class (or per sub-center), as PML's
+    /// weight regularizers see them; `None` (the default) for losses without any.
+    fn class_weights(&self) -> Option<ClassWeights> {
+        None
+    }
+
     /// The reduced loss for a full input (mined pairs, a reference set).
     ///
     /// # Shapes
@@ -56,7 +62,7 @@ pub trait MetricLoss {
             });
         }
         let terms = self.terms(input)?;
-        self.reducer().reduce(&terms)
+        self.reducer().reduce(&terms, input)
     }
 
     /// The reduced loss over all pairs or triplets of a batch.
@@ -93,6 +99,10 @@ impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         (**self).terms(input)
+    }
+
+    fn class_weights(&self) -> Option<ClassWeights> {
+        (**self).class_weights()
     }
 
     fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {

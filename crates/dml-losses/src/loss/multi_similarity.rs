@@ -49,6 +49,7 @@ impl MultiSimilarityLossConfig {
         check_positive("MultiSimilarityLoss", "alpha", self.alpha)?;
         check_positive("MultiSimilarityLoss", "beta", self.beta)?;
         check_finite("MultiSimilarityLoss", "base", self.base)?;
+        self.distance.validate("MultiSimilarityLoss")?;
         self.reducer.validate()?;
         Ok(MultiSimilarityLoss { config: self.clone() })
     }
@@ -60,7 +61,7 @@ impl MetricLoss for MultiSimilarityLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -48,6 +48,7 @@ impl NCALossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<NCALoss> {
         check_positive(NAME, "softmax_scale", self.softmax_scale)?;
+        self.distance.validate(NAME)?;
         self.reducer.validate()?;
         Ok(NCALoss { config: self.clone() })
     }
@@ -66,7 +67,7 @@ impl MetricLoss for NCALoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -44,6 +44,7 @@ pub struct NPairsLoss {
 impl NPairsLossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<NPairsLoss> {
+        self.distance.validate("NPairsLoss")?;
         self.reducer.validate()?;
         Ok(NPairsLoss { config: self.clone() })
     }
@@ -83,7 +84,7 @@ impl MetricLoss for NPairsLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
@@ -103,14 +104,14 @@ impl MetricLoss for NPairsLoss {
         let device = input.embeddings.device();
         let anchors = Tensor::<1, Int>::from_ints(anchors.as_slice(), &device);
         let positives = Tensor::<1, Int>::from_ints(positives.as_slice(), &device);
-        let a = input.embeddings.clone().select(0, anchors);
+        let a = input.embeddings.clone().select(0, anchors.clone());
         let p = input.embeddings.clone().select(0, positives);
         let sim = self.config.distance.matrix(a, p);
         let sim = self.config.distance.closeness(sim);
         let diag = off_diagonal(k, k, &device).bool_not().float();
         let target = (sim.clone() * diag).sum_dim(1);
         let loss = (logsumexp(sim) - target).reshape([k]);
-        Ok(vec![LossTerm::dense("loss", TermKind::Element, loss)])
+        Ok(vec![LossTerm::dense("loss", TermKind::Element, loss).with_anchor_indices(anchors)])
     }
 }
 

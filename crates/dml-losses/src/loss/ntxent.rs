@@ -42,6 +42,7 @@ impl NTXentLossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<NTXentLoss> {
         check_positive("NTXentLoss", "temperature", self.temperature)?;
+        self.distance.validate("NTXentLoss")?;
         self.reducer.validate()?;
         Ok(NTXentLoss { config: self.clone() })
     }
@@ -53,7 +54,7 @@ impl MetricLoss for NTXentLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

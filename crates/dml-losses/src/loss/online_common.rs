@@ -43,7 +43,7 @@ pub(crate) fn check_batch_only(component: &'static str, input: &LossInput) -> Lo
 /// # Shapes
 /// - `embeddings`: `[n, d]` -> `[n, n]`
 pub(crate) fn squared_distances(embeddings: Tensor<2>) -> Tensor<2> {
-    let raw = Distance::Lp { normalize_embeddings: false, power: 2.0 };
+    let raw = Distance::euclidean(false, 2.0);
     raw.matrix(embeddings.clone(), embeddings)
 }
 
@@ -56,7 +56,7 @@ pub(crate) fn squared_distances(embeddings: Tensor<2>) -> Tensor<2> {
 /// # Shapes
 /// - `embeddings`: `[n, d]` -> `[n, n]`
 pub(crate) fn distances(embeddings: Tensor<2>) -> Tensor<2> {
-    let raw = Distance::Lp { normalize_embeddings: false, power: 1.0 };
+    let raw = Distance::euclidean(false, 1.0);
     raw.matrix(embeddings.clone(), embeddings)
 }
 

@@ -108,7 +108,10 @@ impl OnlineTripletLoss {
             let idx = idx_smaller.mask_where(has_larger, idx_larger).reshape([b, n]);
             let negative = rows.clone().gather(1, idx); // [b, n]
             let loss = relu((rows - negative).add_scalar(self.config.margin));
-            terms.push(LossTerm::masked("loss", TermKind::PosPair, loss, pos_rows.float()));
+            terms.push(
+                LossTerm::masked("loss", TermKind::PosPair, loss, pos_rows.float())
+                    .from_anchor(start),
+            );
         }
         terms
     }
@@ -127,7 +130,9 @@ impl OnlineTripletLoss {
             let loss = relu((ap - an).add_scalar(self.config.margin));
             let weights =
                 pair_product(&pos_f.clone().slice(start..end), &neg_f.clone().slice(start..end));
-            terms.push(LossTerm::masked("loss", TermKind::Triplet, loss, weights));
+            terms.push(
+                LossTerm::masked("loss", TermKind::Triplet, loss, weights).from_anchor(start),
+            );
         }
         terms
     }

@@ -126,6 +126,11 @@ impl MetricLoss for P2SGradLoss {
         Reducer::Mean
     }
 
+    /// The class weights transposed, `[C, d]` (PML's P2SGradLoss takes no weight regularizer).
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.weight.val().transpose()))
+    }
+
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         let c = &self.config;
         check_input(NAME, input, c.embedding_size, c.num_classes)?;

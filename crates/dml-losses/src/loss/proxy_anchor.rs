@@ -66,6 +66,7 @@ impl ProxyAnchorLossConfig {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_finite(NAME, "margin", self.margin)?;
         check_positive(NAME, "alpha", self.alpha)?;
+        self.distance.validate(NAME)?;
         if let Some(r) = &self.reducer {
             r.validate()?;
         }
@@ -115,7 +116,12 @@ impl MetricLoss for ProxyAnchorLoss {
 
     fn reducer(&self) -> Reducer {
         // The default terms are already reduced, which every reducer passes through.
-        self.config.reducer.unwrap_or(Reducer::Sum)
+        self.config.reducer.clone().unwrap_or(Reducer::Sum)
+    }
+
+    /// The proxies, `[C, d]`.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.proxies.val()))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
@@ -142,8 +148,8 @@ impl MetricLoss for ProxyAnchorLoss {
                 LossTerm::reduced("neg_loss", neg_term.sum().div_scalar(classes as f64)),
             ],
             Some(_) => vec![
-                LossTerm::dense("pos_loss", TermKind::Element, pos_term),
-                LossTerm::dense("neg_loss", TermKind::Element, neg_term),
+                LossTerm::dense("pos_loss", TermKind::Element, pos_term).per_class(),
+                LossTerm::dense("neg_loss", TermKind::Element, neg_term).per_class(),
             ],
         })
     }

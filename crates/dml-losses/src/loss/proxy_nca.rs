@@ -55,6 +55,7 @@ impl ProxyNCALossConfig {
     pub fn validate(&self) -> LossResult<()> {
         check_class_counts(NAME, self.num_classes, self.embedding_size)?;
         check_positive(NAME, "softmax_scale", self.softmax_scale)?;
+        self.distance.validate(NAME)?;
         self.reducer.validate()
     }
 
@@ -99,7 +100,12 @@ impl MetricLoss for ProxyNCALoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
+    }
+
+    /// The proxies, `[C, d]`.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.proxies.val()))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -76,6 +76,7 @@ impl RankedListLossConfig {
         if let Some(alpha) = self.alpha {
             check_finite(NAME, "alpha", alpha)?;
         }
+        self.distance.validate(NAME)?;
         self.reducer.validate()?;
         Ok(RankedListLoss { config: self.clone() })
     }
@@ -113,7 +114,7 @@ impl MetricLoss for RankedListLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn accepts_mined(&self) -> bool {

@@ -50,7 +50,7 @@ impl SignalToNoiseRatioContrastiveLossConfig {
             .with_pos_margin(self.pos_margin)
             .with_neg_margin(self.neg_margin)
             .with_distance(Distance::Snr { normalize_embeddings: self.normalize_embeddings })
-            .with_reducer(self.reducer)
+            .with_reducer(self.reducer.clone())
             .init_named(NAME)?;
         Ok(SignalToNoiseRatioContrastiveLoss { inner, config: self.clone() })
     }
@@ -69,7 +69,7 @@ impl MetricLoss for SignalToNoiseRatioContrastiveLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

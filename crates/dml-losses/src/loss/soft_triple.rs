@@ -82,6 +82,7 @@ impl SoftTripleLossConfig {
                 "must be a similarity (Cosine or DotProduct), as PML asserts",
             ));
         }
+        self.distance.validate(NAME)?;
         self.reducer.validate()
     }
 
@@ -156,7 +157,15 @@ impl MetricLoss for SoftTripleLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
+    }
+
+    /// The centers as PML's `fc.t()`: `[C K, d]`, class-major.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights {
+            weights: self.centers.val().transpose(),
+            centers_per_class: self.config.centers_per_class,
+        })
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -129,7 +129,12 @@ impl MetricLoss for SoftmaxLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
+    }
+
+    /// The linear layer's weight, `[C, d]` (the bias is not included).
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.weight.val()))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

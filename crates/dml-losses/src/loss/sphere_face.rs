@@ -116,7 +116,12 @@ impl MetricLoss for SphereFaceLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
+    }
+
+    /// PML's `W.t()`: the class weights transposed, `[C, d]`.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights::per_class(self.weight.val().transpose()))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

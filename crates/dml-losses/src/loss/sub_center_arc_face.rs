@@ -128,7 +128,15 @@ impl MetricLoss for SubCenterArcFaceLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
+    }
+
+    /// The sub-centers as PML's `W.t()`: `[C K, d]`, class-major.
+    fn class_weights(&self) -> Option<super::ClassWeights> {
+        Some(super::ClassWeights {
+            weights: self.weight.val().transpose(),
+            centers_per_class: self.config.sub_centers,
+        })
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -40,6 +40,7 @@ impl SupConLossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<SupConLoss> {
         check_positive("SupConLoss", "temperature", self.temperature)?;
+        self.distance.validate("SupConLoss")?;
         self.reducer.validate()?;
         Ok(SupConLoss { config: self.clone() })
     }
@@ -51,7 +52,7 @@ impl MetricLoss for SupConLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -48,6 +48,7 @@ impl TripletMarginLossConfig {
     /// Validates the configuration and builds the loss.
     pub fn init(&self) -> LossResult<TripletMarginLoss> {
         check_finite("TripletMarginLoss", "margin", self.margin)?;
+        self.distance.validate("TripletMarginLoss")?;
         self.reducer.validate()?;
         Ok(TripletMarginLoss { config: self.clone() })
     }
@@ -66,7 +67,7 @@ impl MetricLoss for TripletMarginLoss {
     }
 
     fn reducer(&self) -> Reducer {
-        self.config.reducer
+        self.config.reducer.clone()
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
@@ -133,7 +134,10 @@ impl TripletMarginLoss {
                 an = c.distance.smallest(an, pn);
             }
             let loss = self.per_triplet(c.distance.margin(ap, an));
-            terms.push(LossTerm::masked("loss", TermKind::Triplet, loss, weights(start, end)));
+            terms.push(
+                LossTerm::masked("loss", TermKind::Triplet, loss, weights(start, end))
+                    .from_anchor(start),
+            );
             start = end;
         }
         terms

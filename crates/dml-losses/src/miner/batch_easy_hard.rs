@@ -93,6 +93,7 @@ impl BatchEasyHardMinerConfig {
                 return Err(invalid(NAME, field, format!("[{low}, {high}] is not a range")));
             }
         }
+        self.distance.validate(NAME)?;
         Ok(BatchEasyHardMiner { config: self.clone() })
     }
 }

@@ -34,6 +34,7 @@ pub struct HardestNegativeMiner {
 impl HardestNegativeMinerConfig {
     /// Builds the miner.
     pub fn init(&self) -> LossResult<HardestNegativeMiner> {
+        self.distance.validate("HardestNegativeMiner")?;
         Ok(HardestNegativeMiner { config: self.clone() })
     }
 }

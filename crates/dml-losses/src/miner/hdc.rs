@@ -38,6 +38,7 @@ impl HDCMinerConfig {
         if !(0.0..=1.0).contains(&p) {
             return Err(invalid("HDCMiner", "filter_percentage", format!("{p} is not in [0, 1]")));
         }
+        self.distance.validate("HDCMiner")?;
         Ok(HDCMiner { config: self.clone() })
     }
 }

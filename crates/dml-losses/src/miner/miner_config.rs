@@ -91,7 +91,10 @@ impl MinerConfig {
         Ok(match self {
             Self::AngularMiner(c) => AnyMiner::AngularMiner(c.init()?),
             Self::BatchEasyHardMiner(c) => AnyMiner::BatchEasyHardMiner(c.init()?),
-            Self::BatchHardMiner(c) => AnyMiner::BatchHardMiner(c.init()),
+            Self::BatchHardMiner(c) => {
+                c.distance.validate("BatchHardMiner")?;
+                AnyMiner::BatchHardMiner(c.init())
+            }
             Self::DistanceWeightedMiner(c) => AnyMiner::DistanceWeightedMiner(c.init()?),
             Self::EmbeddingsAlreadyPackagedAsTriplets(c) => {
                 AnyMiner::EmbeddingsAlreadyPackagedAsTriplets(c.init()?)

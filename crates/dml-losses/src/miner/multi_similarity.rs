@@ -39,6 +39,7 @@ impl MultiSimilarityMinerConfig {
     /// Validates the configuration and builds the miner.
     pub fn init(&self) -> LossResult<MultiSimilarityMiner> {
         check_finite("MultiSimilarityMiner", "epsilon", self.epsilon)?;
+        self.distance.validate("MultiSimilarityMiner")?;
         Ok(MultiSimilarityMiner { config: self.clone() })
     }
 }

@@ -34,6 +34,7 @@ impl PairMarginMinerConfig {
     pub fn init(&self) -> LossResult<PairMarginMiner> {
         check_finite("PairMarginMiner", "pos_margin", self.pos_margin)?;
         check_finite("PairMarginMiner", "neg_margin", self.neg_margin)?;
+        self.distance.validate("PairMarginMiner")?;
         Ok(PairMarginMiner { config: self.clone() })
     }
 }

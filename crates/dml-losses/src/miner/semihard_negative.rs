@@ -40,6 +40,7 @@ impl SemihardNegativeMinerConfig {
     /// Validates the configuration and builds the miner.
     pub fn init(&self) -> LossResult<SemihardNegativeMiner> {
         check_positive("SemihardNegativeMiner", "margin", self.margin)?;
+        self.distance.validate("SemihardNegativeMiner")?;
         Ok(SemihardNegativeMiner { config: self.clone() })
     }
 }

@@ -48,6 +48,7 @@ impl TripletMarginMinerConfig {
     /// Validates the configuration and builds the miner.
     pub fn init(&self) -> LossResult<TripletMarginMiner> {
         check_finite("TripletMarginMiner", "margin", self.margin)?;
+        self.distance.validate("TripletMarginMiner")?;
         Ok(TripletMarginMiner { config: self.clone() })
     }
 }

@@ -63,6 +63,7 @@ impl UniformHistogramMinerConfig {
                 return Err(invalid(NAME, field, "must be at least 1"));
             }
         }
+        self.distance.validate(NAME)?;
         Ok(UniformHistogramMiner { config: self.clone(), calls: Arc::new(AtomicU64::new(0)) })
     }
 }

@@ -4,4 +4,4 @@ mod kind;
 mod term;
 
 pub use kind::Reducer;
-pub use term::{LossTerm, TermKind};
+pub use term::{Anchors, LossTerm, TermKind};
