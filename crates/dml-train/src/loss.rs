@@ -1,8 +1,9 @@
 //! The loss of a run: any [`Loss`] of `dml-losses` (a Burn module, trained and checkpointed
-//! beside the model), optionally with a miner, optionally inside a cross-batch memory.
+//! beside the model), optionally with regularizers, optionally with a miner, optionally inside
+//! a cross-batch memory.
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use dml_losses::{AnyMiner, CrossBatchMemory, Loss, LossInput, MetricLoss, Miner};
+use dml_losses::{AnyMiner, CrossBatchMemory, Loss, LossInput, MetricLoss, Miner, Regularized};
 
 use crate::config::{TrainConfig, loss_error};
 use crate::error::{TrainError, TrainResult};
@@ -12,13 +13,13 @@ use crate::error::{TrainError, TrainResult};
 pub enum TrainLoss {
     /// The loss on the batch itself (with the miner's selection, if any).
     Plain {
-        /// The loss.
-        loss: Loss,
+        /// The loss, with the run's regularizers.
+        loss: Regularized<Loss>,
         /// The miner.
         miner: Option<AnyMiner>,
     },
     /// The loss of the batch against a queue of recent embeddings (the miner inside).
-    Memory(Box<CrossBatchMemory<Loss>>),
+    Memory(Box<CrossBatchMemory<Regularized<Loss>>>),
 }
 
 impl TrainLoss {
@@ -30,6 +31,12 @@ impl TrainLoss {
         let loss_config = config.loss_for(num_classes);
         let loss =
             loss_config.init(device).map_err(|e| loss_error("loss", loss_config.name(), e))?;
+        let loss = match &config.regularization {
+            Some(r) => r
+                .init(loss)
+                .map_err(|e| crate::error::TrainError::Config(format!("`regularization`: {e}")))?,
+            None => Regularized::plain(loss),
+        };
         let miner = match &config.miner {
             Some(m) => Some(m.init().map_err(|e| loss_error("miner", m.name(), e))?),
             None => None,
@@ -53,16 +60,16 @@ impl TrainLoss {
     /// The loss module.
     pub fn loss(&self) -> &Loss {
         match self {
-            Self::Plain { loss, .. } => loss,
-            Self::Memory(m) => m.loss(),
+            Self::Plain { loss, .. } => loss.loss(),
+            Self::Memory(m) => m.loss().loss(),
         }
     }
 
     /// The loss module, mutably (the optimizers update it in place).
     pub fn loss_mut(&mut self) -> &mut Loss {
         match self {
-            Self::Plain { loss, .. } => loss,
-            Self::Memory(m) => m.loss_mut(),
+            Self::Plain { loss, .. } => loss.loss_mut(),
+            Self::Memory(m) => m.loss_mut().loss_mut(),
         }
     }
 

@@ -321,3 +321,50 @@ fn dataset_presets_name_the_missing_file_in_an_empty_directory() {
         assert!(msg.contains(&*dir.path().to_string_lossy()), "{kind:?}: {msg}");
     }
 }
+
+/// PML's regularizers from a configuration file: a weight regularizer on a proxy loss and an
+/// embedding regularizer on a pair loss train and lower the loss, and the penalty is part of
+/// the value a step minimizes (the loss alone gives another value on the same batch).
+#[test]
+fn weight_and_embedding_regularizers_train_from_a_config_file() {
+    for (loss, regularization) in [
+        (
+            "ProxyAnchorLoss",
+            "weight_regularizer = \"RegularFaceRegularizer\"\nweight_reg_weight = 0.5\n",
+        ),
+        (
+            "ContrastiveLoss",
+            "embedding_regularizer = { LpRegularizer = { power = 2.0 } }\n\
+             embedding_reg_weight = 0.1\n",
+        ),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("run.toml");
+        let text = format!(
+            "[loss.{loss}]\n\n[regularization]\n{regularization}\n[run]\nlength = {{ iterations = 12 }}\neval_every = {{ iterations = 12 }}\n\n[optim]\nlr = 0.002\nfrozen_backbone = {{ epochs = 0 }}\n"
+        );
+        std::fs::write(&file, text).expect("write");
+        let mut c = tiny(dir.path(), "ContrastiveLoss").patched_with_file(&file).expect("config");
+        c.run.max_steps_per_epoch = None;
+        c.validate().unwrap_or_else(|e| panic!("{loss}: {e}"));
+        assert!(c.regularization.is_some(), "{loss}");
+        let _guard = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+        let (train, eval) = load_data(&c).expect("data");
+        let mut t = Trainer::for_data(c, &train, &Device::flex()).expect("trainer");
+        t.show_progress = false;
+        let before = loss_on_first_batch(&mut t, &train);
+        t.fit(&train, &eval, None).unwrap_or_else(|e| panic!("{loss}: {e}"));
+        let after = loss_on_first_batch(&mut t, &train);
+        assert!(before.is_finite() && after < before, "{loss}: {before} -> {after}");
+        let batch = train.epoch_from(0, 0, &t.device).next().expect("a batch").expect("batch");
+        let e = t.model.forward(batch.images);
+        let input = dml_losses::LossInput::from_host_labels(e, &batch.labels);
+        let alone = dml_losses::MetricLoss::forward_input(t.loss.loss(), &input).expect("loss");
+        let alone = alone.into_scalar::<f32>() as f64;
+        // (RegularFace's penalty, a cosine, may be negative.)
+        assert!(
+            (after - alone).abs() > 1e-4,
+            "{loss}: the penalty is in the loss ({after} vs {alone})"
+        );
+    }
+}

@@ -25,7 +25,8 @@ pub struct EnumVariants {
     pub what: &'static str,
     /// The keys whose values are of this enum (`["distance"]`): the innermost key of the value's
     /// path, or, written `^a.b`, the whole path (`^loss` is the top-level `loss` only); for the
-    /// elements of a list, the list's key.
+    /// elements of a list, the list's key. Written `a.*`, the values of the table under `a`,
+    /// whose keys are the user's own (`reducers.*`: a reducer per sub-loss name).
     pub keys: &'static [&'static str],
     /// `(variant name, serialized default)` in declaration order.
     pub variants: Vec<(String, Value)>,
@@ -76,7 +77,19 @@ impl Variants {
             path.iter().map(String::as_str).filter(|k| k.parse::<usize>().is_err()).collect();
         let whole = format!("^{}", named.join("."));
         let key = *named.last()?;
-        self.enums.iter().find(|e| e.keys.iter().any(|k| *k == whole || *k == key))
+        let in_map = named.len().checked_sub(2).map(|i| format!("{}.*", named[i]));
+        self.enums.iter().find(|e| {
+            e.keys.iter().any(|k| *k == whole || *k == key || in_map.as_deref() == Some(*k))
+        })
+    }
+
+    /// Whether the table at `path` has keys of the user's choosing (a registered `a.*` key).
+    fn is_open_table(&self, path: &[String]) -> bool {
+        let Some(last) = path.iter().rev().find(|k| k.parse::<usize>().is_err()) else {
+            return false;
+        };
+        let open = format!("{last}.*");
+        self.enums.iter().any(|e| e.keys.contains(&open.as_str()))
     }
 }
 
@@ -188,11 +201,18 @@ fn patch_at(
             Ok(())
         }
         (Value::Object(b), Value::Object(u)) => {
+            let open = variants.is_open_table(path);
             for (key, value) in u {
-                let key = key.replace('-', "_");
+                // The user's own keys (sub-loss names) are kept as written.
+                let key = if open { key.clone() } else { key.replace('-', "_") };
                 path.push(key.clone());
                 match b.get_mut(&key) {
                     Some(slot) => patch_at(slot, value, variants, path)?,
+                    None if open => {
+                        let mut slot = Value::Null;
+                        patch_at(&mut slot, value, variants, path)?;
+                        b.insert(key, slot);
+                    }
                     None => {
                         let known: Vec<&str> = b.keys().map(String::as_str).collect();
                         return Err(config_error(
@@ -298,6 +318,16 @@ mod tests {
         patch(&mut base, &json!({"distance": "COSINE"}), &registry()).unwrap();
         assert_eq!(base, json!({"distance": "Cosine"}));
         let err = patch(&mut base, &json!({"distance": "Manhattan"}), &registry()).unwrap_err();
+        // a table of the user's own keys, each value an enum
+        let mut reg = registry();
+        reg.enums[0].keys = &["distance", "per_name.*"];
+        let mut base = json!({"per_name": {}});
+        patch(&mut base, &json!({"per_name": {"pos_loss": "cosine", "neg-loss": "lp"}}), &reg)
+            .unwrap();
+        assert_eq!(
+            base,
+            json!({"per_name": {"pos_loss": "Cosine", "neg-loss": {"Lp": {"normalize": true, "power": 1.0}}}})
+        );
         assert!(err.to_string().contains("unknown distance `Manhattan`"), "{err}");
         assert!(loosely_equal("ProxyAnchorLoss", "Proxy_Anchor"));
         assert!(loosely_equal("AMLoss", "am_loss"));

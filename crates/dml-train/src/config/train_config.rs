@@ -12,7 +12,8 @@ use std::path::Path;
 use dml_backbones::{BackboneConfig, EmbeddingModelConfig, Pooling};
 use dml_data::{Normalization, SopSubset, Transform};
 use dml_losses::{
-    CrossBatchMemoryConfig, Distance, LossConfig, LossError, MinerConfig, Reducer, TripletType,
+    CrossBatchMemoryConfig, Distance, LossConfig, LossError, MinerConfig, Reducer,
+    RegularizationConfig, RegularizerConfig, TripletType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -45,6 +46,10 @@ pub struct TrainConfig {
     /// Compare each batch with a queue of recent embeddings (PML's `CrossBatchMemory`, which
     /// wraps the loss and the miner); its `embedding_size` is filled in from the model.
     pub memory: Option<CrossBatchMemoryConfig>,
+    /// Regularizers attached to the loss (PML's `embedding_regularizer`,
+    /// `embedding_reg_weight`, `weight_regularizer`, `weight_reg_weight`).
+    #[serde(default)]
+    pub regularization: Option<RegularizationConfig>,
     /// The optimizers and parameter groups.
     pub optim: OptimConfig,
     /// The learning-rate schedule of every parameter group without its own.
@@ -124,15 +129,13 @@ pub fn variants() -> Variants {
         EnumVariants::of("distance", &["distance"], &Distance::defaults()),
         EnumVariants::of(
             "reducer",
-            &["reducer"],
-            &[
-                Reducer::Mean,
-                Reducer::Sum,
-                Reducer::AvgNonZero,
-                Reducer::Threshold { low: None, high: None },
-                Reducer::Divisor { divisor: 1.0 },
-                Reducer::None,
-            ],
+            &["reducer", "default_reducer", "reducers.*"],
+            &Reducer::defaults(),
+        ),
+        EnumVariants::of(
+            "regularizer",
+            &["embedding_regularizer", "weight_regularizer"],
+            &RegularizerConfig::defaults(),
         ),
         EnumVariants::of(
             "triplet type",
@@ -151,6 +154,10 @@ pub fn variants() -> Variants {
     ];
     let optional_tables = vec![
         ("memory", serde_json::to_value(CrossBatchMemoryConfig::new(0)).unwrap_or(Value::Null)),
+        (
+            "regularization",
+            serde_json::to_value(RegularizationConfig::new()).unwrap_or(Value::Null),
+        ),
         ("schedule", serde_json::to_value(ScheduleConfig::default()).unwrap_or(Value::Null)),
         (
             "train_transform",
@@ -181,6 +188,7 @@ impl TrainConfig {
             loss,
             miner: None,
             memory: None,
+            regularization: None,
             optim: OptimConfig::new(OptimizerConfig::adamw(), 1e-4),
             schedule: ScheduleConfig::default(),
             run: RunConfig::new(length, output_dir),
@@ -324,6 +332,43 @@ impl TrainConfig {
                 )));
             }
         }
+        if let Some(r) = &self.regularization {
+            for (key, w) in [
+                ("embedding_reg_weight", r.embedding_reg_weight),
+                ("weight_reg_weight", r.weight_reg_weight),
+            ] {
+                if !w.is_finite() {
+                    return Err(TrainError::Config(format!(
+                        "`regularization.{key}` must be finite, got {w}"
+                    )));
+                }
+            }
+            if let Some(e) = &r.embedding_regularizer {
+                e.validate(false).map_err(|err| {
+                    loss_error("regularization.embedding_regularizer", e.name(), err)
+                })?;
+            }
+            if let Some(w) = &r.weight_regularizer {
+                if !loss.has_class_weights() {
+                    return Err(TrainError::Config(format!(
+                        "`regularization.weight_regularizer` needs a loss with learnable class \
+                         weights or proxies, and `loss` {} has none (`embedding_regularizer` \
+                         puts a penalty on the embeddings instead)",
+                        self.loss.name()
+                    )));
+                }
+                // The rows the loss will hand over: SparseCenters takes its counts from them.
+                let k = match &loss {
+                    LossConfig::SoftTripleLoss(c) => c.centers_per_class,
+                    LossConfig::SubCenterArcFaceLoss(c) => c.sub_centers,
+                    _ => 1,
+                };
+                let classes = loss.classes().map_or(1, |(c, _)| c.max(1));
+                w.for_class_weights(classes * k, k).validate(true).map_err(|err| {
+                    loss_error("regularization.weight_regularizer", w.name(), err)
+                })?;
+            }
+        }
         if let Some(memory) = &self.memory {
             if memory.memory_size == 0 {
                 return Err(TrainError::Config("`memory.memory_size` must be at least 1".into()));
@@ -446,5 +491,89 @@ mod tests {
         c = c.patched(&json!({"loss": {"ProxyAnchorLoss": {"alpha": -1.0}}}), "t").expect("patch");
         let err = c.validate().expect_err("alpha").to_string();
         assert!(err.contains("`loss.ProxyAnchorLoss.alpha`"), "{err}");
+    }
+
+    #[test]
+    fn reducers_regularizers_and_lp_distances_are_read_from_layers() {
+        let base = preset(DatasetKind::Cub200);
+        let c = base
+            .patched(
+                &json!({
+                    "loss": {"ContrastiveLoss": {
+                        "distance": {"Lp": {"p": 1.0}},
+                        "reducer": {"multiple": {
+                            "reducers": {"pos_loss": "sum", "neg_loss": {"per_anchor": {"reducer": "avg_non_zero"}}},
+                            "default_reducer": {"class_weighted": {"weights": [1.0, 2.0]}},
+                        }},
+                    }},
+                    "regularization": {
+                        "embedding_regularizer": {"lp_regularizer": {"power": 2.0}},
+                        "embedding_reg_weight": 0.5,
+                    },
+                }),
+                "t",
+            )
+            .expect("patch");
+        let LossConfig::ContrastiveLoss(l) = &c.loss else { panic!("contrastive") };
+        assert_eq!(l.distance, Distance::Lp { normalize_embeddings: true, power: 1.0, p: 1.0 });
+        let Reducer::Multiple { reducers, default_reducer } = &l.reducer else {
+            panic!("multiple")
+        };
+        assert_eq!(reducers["pos_loss"], Reducer::Sum);
+        assert_eq!(
+            reducers["neg_loss"],
+            Reducer::PerAnchor { reducer: Box::new(Reducer::AvgNonZero) }
+        );
+        assert_eq!(**default_reducer, Reducer::ClassWeighted { weights: vec![1.0, 2.0] });
+        let r = c.regularization.as_ref().expect("regularization");
+        assert_eq!(r.embedding_reg_weight, 0.5);
+        assert!(matches!(
+            &r.embedding_regularizer,
+            Some(RegularizerConfig::LpRegularizer(lp)) if lp.power == 2.0 && lp.p == 2.0
+        ));
+        c.validate().expect("valid");
+        // A weight regularizer needs class weights; a bad regularizer setting names its path.
+        let bad = c
+            .patched(
+                &json!({"regularization": {"weight_regularizer": "RegularFaceRegularizer"}}),
+                "t",
+            )
+            .expect("patch");
+        let err = bad.validate().expect_err("no weights").to_string();
+        assert!(err.contains("`regularization.weight_regularizer`"), "{err}");
+        let bad = c
+            .patched(
+                &json!({"regularization": {"embedding_regularizer": {"LpRegularizer": {"p": 0.5}}}}),
+                "t",
+            )
+            .expect("patch");
+        let err = bad.validate().expect_err("p").to_string();
+        assert!(err.contains("`regularization.embedding_regularizer.LpRegularizer.p`"), "{err}");
+        let ok = base
+            .patched(
+                &json!({"loss": "SoftTripleLoss", "regularization": {
+                    "weight_regularizer": "SparseCentersRegularizer", "weight_reg_weight": 0.2}}),
+                "t",
+            )
+            .expect("patch");
+        ok.validate().expect("SoftTriple takes a weight regularizer");
+        let one_center = base
+            .patched(
+                &json!({"loss": "ProxyAnchorLoss", "regularization": {
+                    "weight_regularizer": "SparseCentersRegularizer"}}),
+                "t",
+            )
+            .expect("patch");
+        let err = one_center.validate().expect_err("one proxy per class").to_string();
+        assert!(
+            err.contains(
+                "`regularization.weight_regularizer.SparseCentersRegularizer.centers_per_class`"
+            ),
+            "{err}"
+        );
+        let err = base
+            .patched(&json!({"loss": {"ContrastiveLoss": {"distance": {"Lp": {"p": 0.0}}}}}), "t")
+            .expect_err("p");
+        assert!(err.to_string().contains("p >= 1"), "{err}");
     }
 }
