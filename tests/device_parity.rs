@@ -24,5 +24,7 @@ mod parity_pair_triplet;
 mod parity_pairmat;
 #[path = "parity_proxy.rs"]
 mod parity_proxy;
+#[path = "parity_reducers.rs"]
+mod parity_reducers;
 #[path = "parity_seed.rs"]
 mod parity_seed;
