@@ -45,9 +45,21 @@ impl RegularizationConfig {
             if !loss.has_class_weights() {
                 return Err(no_weights(loss.name()));
             }
-            r.validate(true)?;
+            let k = Self::centers_per_class_of(loss);
+            let classes = loss.classes().map_or(1, |(c, _)| c.max(1));
+            r.for_class_weights(classes * k, k).validate(true)?;
         }
         Ok(())
+    }
+
+    /// Rows per class of the class weights `loss` will hand a weight regularizer
+    /// ([`crate::ClassWeights::centers_per_class`]), known from its configuration.
+    pub fn centers_per_class_of(loss: &LossConfig) -> usize {
+        match loss {
+            LossConfig::SoftTripleLoss(c) => c.centers_per_class,
+            LossConfig::SubCenterArcFaceLoss(c) => c.sub_centers,
+            _ => 1,
+        }
     }
 
     /// Validates the configuration and wraps `loss` with the regularizers.
@@ -87,4 +99,32 @@ fn no_weights(loss: &'static str) -> crate::error::LossError {
         "needs a loss with learnable class weights or proxies (ProxyAnchorLoss, SoftTripleLoss, \
          ArcFaceLoss, ...); use embedding_regularizer for a penalty on the embeddings",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::LossError;
+    use crate::loss::{ContrastiveLossConfig, ProxyAnchorLossConfig, SoftTripleLossConfig};
+    use crate::regularizer::SparseCentersRegularizerConfig;
+
+    fn sparse() -> RegularizationConfig {
+        let r = RegularizerConfig::SparseCentersRegularizer(SparseCentersRegularizerConfig::new());
+        RegularizationConfig::new().with_weight_regularizer(Some(r))
+    }
+
+    #[test]
+    fn a_weight_regularizer_needs_learnable_class_weights_with_enough_centers() {
+        let pair = LossConfig::ContrastiveLoss(ContrastiveLossConfig::new());
+        let err = sparse().validate_for(&pair).unwrap_err();
+        assert!(matches!(err, LossError::InvalidConfig { field: "weight_regularizer", .. }));
+        let one = LossConfig::ProxyAnchorLoss(ProxyAnchorLossConfig::new(5, 4));
+        let err = sparse().validate_for(&one).unwrap_err();
+        assert!(matches!(err, LossError::InvalidConfig { field: "centers_per_class", .. }));
+        let three =
+            LossConfig::SoftTripleLoss(SoftTripleLossConfig::new(5, 4).with_centers_per_class(3));
+        sparse().validate_for(&three).unwrap();
+        let bad = RegularizationConfig::new().with_embedding_reg_weight(f64::NAN);
+        assert!(bad.validate_for(&pair).is_err());
+    }
 }

@@ -358,11 +358,7 @@ impl TrainConfig {
                     )));
                 }
                 // The rows the loss will hand over: SparseCenters takes its counts from them.
-                let k = match &loss {
-                    LossConfig::SoftTripleLoss(c) => c.centers_per_class,
-                    LossConfig::SubCenterArcFaceLoss(c) => c.sub_centers,
-                    _ => 1,
-                };
+                let k = RegularizationConfig::centers_per_class_of(&loss);
                 let classes = loss.classes().map_or(1, |(c, _)| c.max(1));
                 w.for_class_weights(classes * k, k).validate(true).map_err(|err| {
                     loss_error("regularization.weight_regularizer", w.name(), err)
