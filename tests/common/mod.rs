@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Gradients, Int, Tensor};
 use dml::losses::{
     BatchHardMinerConfig, HardestNegativeMinerConfig, LossInput, MetricLoss, Mined, Miner,
     MultiSimilarityMinerConfig, PairMarginMinerConfig, SemihardNegativeMinerConfig,
@@ -204,22 +204,48 @@ pub fn check_value_and_grad(case: &Case, loss: &Tensor<1>, grad: Option<Tensor<2
     assert_close(&format!("{} grad", case.name), &actual, &expected);
 }
 
+/// The input of a case: its batch, mined by the miner the case names (if any), compared with the
+/// reference set stored in `extra` (`ref_embeddings`, `ref_labels`) when there is one. Returns the
+/// input, the embeddings and the reference embeddings (both tracking gradients).
+pub fn case_input(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Tensor<2>>) {
+    let emb = matrix(&case.embeddings, device).require_grad();
+    let y = labels(&case.labels, device);
+    let mut input = LossInput::new(emb.clone(), y.clone());
+    if let Some(mined) = mine(case, &emb, &y) {
+        input = input.with_mined(mined);
+    }
+    let mut reference = None;
+    if let Some(r) = case.extra.get("ref_embeddings") {
+        let r = matrix(&rows(r), device).require_grad();
+        let ry: Vec<i64> = numbers(&case.extra["ref_labels"]).iter().map(|&v| v as i64).collect();
+        input = input.with_reference(r.clone(), labels(&ry, device));
+        reference = Some(r);
+    }
+    (input, emb, reference)
+}
+
+/// Compares the gradient of the reference embeddings when the case has one (`extra.grad_ref`).
+pub fn check_ref_grad(case: &Case, reference: Option<Tensor<2>>, grads: &Gradients) {
+    if let (Some(r), Some(expected)) = (reference, case.extra.get("grad_ref")) {
+        let expected: Vec<f64> = rows(expected).into_iter().flatten().collect();
+        let actual = r.grad(grads).map_or_else(|| vec![0.0; expected.len()], |g| values(&g));
+        assert_close(&format!("{} ref grad", case.name), &actual, &expected);
+    }
+}
+
 /// Checks every case of a fixture for a loss without learnable state: builds the loss the case
-/// configures, feeds it the case's batch (mined by the case's miner, if it names one), and
-/// compares the value and the embedding gradient.
+/// configures, feeds it the case's input ([`case_input`]: mined, against a reference set when
+/// the case has one), and compares the value and the gradients of the embeddings and of the
+/// reference embeddings.
 pub fn run_loss_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
     let fixture = load(file);
     for case in &fixture.cases {
         let device = device();
-        let emb = matrix(&case.embeddings, &device).require_grad();
-        let y = labels(&case.labels, &device);
-        let mut input = LossInput::new(emb.clone(), y.clone());
-        if let Some(mined) = mine(case, &emb, &y) {
-            input = input.with_mined(mined);
-        }
+        let (input, emb, reference) = case_input(case, &device);
         let loss = build(case).forward_input(&input).expect("loss computes");
         let grads = loss.backward();
         check_value_and_grad(case, &loss, emb.grad(&grads));
+        check_ref_grad(case, reference, &grads);
     }
 }
 

@@ -85,6 +85,46 @@ impl Distance {
         }
     }
 
+    /// True for the cosine similarity, under either of its names (`Cosine`, or `DotProduct` of
+    /// normalized embeddings): the similarity the fused kernels compute.
+    pub fn is_cosine(&self) -> bool {
+        matches!(self, Self::Cosine | Self::DotProduct { normalize_embeddings: true })
+    }
+
+    /// True for the L2 distance of normalized embeddings raised to `power`.
+    pub fn is_normalized_l2(&self, power: f64) -> bool {
+        matches!(self, Self::Lp { normalize_embeddings: true, power: p } if *p == power)
+    }
+
+    /// The distance between row `i` of `a` and row `i` of `b` for every `i`: the diagonal of
+    /// [`Distance::matrix`]`(a, b)`, from explicit differences (exact for near-identical rows,
+    /// and `O(n d)` instead of a whole matrix).
+    ///
+    /// # Shapes
+    /// - `a`, `b`: `[n, d]` -> `[n, 1]`
+    pub fn paired(&self, a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+        let (a, b) = (self.maybe_normalize(a), self.maybe_normalize(b));
+        match self {
+            Self::Lp { power, .. } => {
+                let sq = (a - b).square().sum_dim(1);
+                if *power == 2.0 {
+                    sq
+                } else if *power == 1.0 {
+                    safe_sqrt(sq)
+                } else {
+                    safe_sqrt(sq).powf_scalar(*power)
+                }
+            }
+            Self::Cosine | Self::DotProduct { .. } => (a * b).sum_dim(1),
+            Self::Snr { .. } => {
+                let a = a.clone() - a.mean_dim(1);
+                let b = b.clone() - b.mean_dim(1);
+                let noise = a.clone().square().sum_dim(1).clamp_min(SNR_MIN_VARIANCE);
+                (a - b).square().sum_dim(1) / noise
+            }
+        }
+    }
+
     /// Normalizes `x` if this distance normalizes its inputs, else returns it unchanged.
     ///
     /// # Shapes

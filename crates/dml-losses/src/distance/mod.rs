@@ -2,4 +2,4 @@
 
 mod kind;
 
-pub use kind::Distance;
+pub use kind::{Distance, EXACT_DIFFERENCE_LIMIT};

@@ -177,6 +177,10 @@ impl MetricLoss for Loss {
         each_loss!(self, l => l.terms(input))
     }
 
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<burn::tensor::Tensor<1>>> {
+        each_loss!(self, l => l.fused_forward(input))
+    }
+
     fn forward_input(&self, input: &LossInput) -> LossResult<burn::tensor::Tensor<1>> {
         each_loss!(self, l => l.forward_input(input))
     }

@@ -40,6 +40,14 @@ pub trait MetricLoss {
     /// The unreduced terms of every sub-loss for this input.
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>>;
 
+    /// The reduced loss computed by a fused kernel ([`crate::fused`]), when this loss has one
+    /// that applies to this input and device; `None` (the default) computes [`MetricLoss::terms`]
+    /// and reduces them. Called by [`MetricLoss::forward_input`] after the input is validated;
+    /// the value and gradient equal the composed path's to float32 rounding.
+    fn fused_forward(&self, _input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        Ok(None)
+    }
+
     /// The reduced loss for a full input (mined pairs, a reference set).
     ///
     /// # Shapes
@@ -54,6 +62,9 @@ pub trait MetricLoss {
                     input.batch_size()
                 ),
             });
+        }
+        if let Some(value) = self.fused_forward(input)? {
+            return Ok(value);
         }
         let terms = self.terms(input)?;
         self.reducer().reduce(&terms)
@@ -93,6 +104,10 @@ impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         (**self).terms(input)
+    }
+
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        (**self).fused_forward(input)
     }
 
     fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {

@@ -1,6 +1,6 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::classification::{check_class_counts, normal_matrix};
 use super::proxy_common::{
@@ -9,6 +9,8 @@ use super::proxy_common::{
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
+use crate::fused::{self, PairKernel};
+use crate::ops::l2_normalize;
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 const NAME: &str = "ProxyAnchorLoss";
@@ -116,6 +118,29 @@ impl MetricLoss for ProxyAnchorLoss {
     fn reducer(&self) -> Reducer {
         // The default terms are already reduced, which every reducer passes through.
         self.config.reducer.unwrap_or(Reducer::Sum)
+    }
+
+    /// The fused kernel for PML's default configuration (cosine, the divisor reduction, nothing
+    /// mined) on a device that has it.
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        let c = &self.config;
+        if !c.distance.is_cosine()
+            || c.reducer.is_some()
+            || input.mined.is_some()
+            || !fused::available(&input.embeddings)
+        {
+            return Ok(None);
+        }
+        check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
+        let device = input.embeddings.device();
+        let classes = Tensor::<1, Int>::arange(0..c.num_classes as i64, &device);
+        let kernel = PairKernel::ProxyAnchor { alpha: c.alpha as f32, margin: c.margin as f32 };
+        Ok(fused::pair_loss(
+            l2_normalize(input.embeddings.clone()),
+            &input.labels,
+            Some((l2_normalize(self.proxies.val()), classes)),
+            kernel,
+        ))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

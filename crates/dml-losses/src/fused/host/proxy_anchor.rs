@@ -1,0 +1,131 @@
+//! ProxyAnchorLoss on the cosine similarities of embeddings to class proxies (Kim et al. 2020,
+//! PML's formula): for each class `c`, `log(1 + sum_{i: y_i = c} e^{alpha (delta - s_ic)})` over
+//! its positives, divided by the number of classes in the batch, plus
+//! `log(1 + sum_{i: y_i != c} e^{alpha (s_ic + delta)})` over its negatives, divided by the
+//! number of classes. Each row has one positive column (its label), handled on its own; the
+//! negatives are reduced per column in three passes (column maxima, shifted exponentials and
+//! their column sums, gradient).
+
+use rayon::prelude::*;
+
+use super::lanes::finish_lse;
+use super::{KernelOutput, PairMatrix};
+use crate::fused::exp::exp;
+
+/// Rows per rayon task of the column reductions (each task keeps one partial per column).
+const ROWS_PER_TASK: usize = 64;
+
+/// The loss and `dl/ds` (left in `m.values`; the returned scale is 1).
+pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, alpha: f32, margin: f32) -> KernelOutput {
+    let (rows, classes) = (m.rows, m.cols);
+    let labels: Vec<usize> = m.row_labels.iter().map(|&y| y as usize).collect();
+    let mut per_class = vec![0usize; classes];
+    for &y in &labels {
+        per_class[y] += 1;
+    }
+    let with_pos = per_class.iter().filter(|&&c| c > 0).count().max(1) as f64;
+    let positive_sim: Vec<f32> = (0..rows).map(|i| m.values[i * classes + labels[i]]).collect();
+
+    // Pass 1: the largest negative similarity of each column (the row's own class masked).
+    let col_max = m
+        .values
+        .par_chunks_mut(ROWS_PER_TASK * classes)
+        .enumerate()
+        .fold(
+            || vec![f32::NEG_INFINITY; classes],
+            |mut acc, (task, block)| {
+                for (r, row) in block.chunks_exact_mut(classes).enumerate() {
+                    let y = labels[task * ROWS_PER_TASK + r];
+                    let saved = std::mem::replace(&mut row[y], f32::NEG_INFINITY);
+                    for (a, &s) in acc.iter_mut().zip(row.iter()) {
+                        *a = a.max(s);
+                    }
+                    row[y] = saved;
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![f32::NEG_INFINITY; classes], max_into);
+    // Shift of each column: the largest negative logit, or 0 (the `1 +` term) if larger.
+    let shift: Vec<f32> = col_max.iter().map(|&s| (alpha * (s + margin)).max(0.0)).collect();
+    let offset: Vec<f32> = shift.iter().map(|&m| alpha * margin - m).collect();
+
+    // Pass 2: every negative entry becomes e^{alpha (s + delta) - shift}; column sums.
+    let col_sum = m
+        .values
+        .par_chunks_mut(ROWS_PER_TASK * classes)
+        .enumerate()
+        .fold(
+            || vec![0f32; classes],
+            |mut acc, (task, block)| {
+                for (r, row) in block.chunks_exact_mut(classes).enumerate() {
+                    let y = labels[task * ROWS_PER_TASK + r];
+                    row[y] = f32::NEG_INFINITY;
+                    for ((a, v), &o) in acc.iter_mut().zip(row.iter_mut()).zip(offset.iter()) {
+                        let e = exp(alpha * *v + o);
+                        *v = e;
+                        *a += e;
+                    }
+                    acc[y] -= row[y];
+                    row[y] = 0.0;
+                }
+                acc
+            },
+        )
+        .reduce(|| vec![0f32; classes], sum_into);
+
+    // The negative sub-loss and its per-column gradient factor.
+    let mut neg_loss = 0.0f64;
+    let mut neg_factor = vec![0f32; classes];
+    for c in 0..classes {
+        if per_class[c] < rows {
+            let z = (-(shift[c] as f64)).exp() + col_sum[c] as f64;
+            neg_loss += shift[c] as f64 + z.ln();
+            neg_factor[c] = (alpha as f64 / (classes as f64 * z)) as f32;
+        }
+    }
+    // The positive sub-loss: one logit per row, reduced per class on the host.
+    let pos_logit: Vec<f32> = positive_sim.iter().map(|&s| alpha * (margin - s)).collect();
+    let mut pos_max = vec![0f32; classes];
+    for (i, &a) in pos_logit.iter().enumerate() {
+        pos_max[labels[i]] = pos_max[labels[i]].max(a);
+    }
+    let mut pos_sum = vec![0f64; classes];
+    for (i, &a) in pos_logit.iter().enumerate() {
+        pos_sum[labels[i]] += ((a - pos_max[labels[i]]) as f64).exp();
+    }
+    let mut pos_loss = 0.0f64;
+    let mut pos_norm = vec![0f64; classes];
+    for c in 0..classes {
+        if per_class[c] > 0 {
+            pos_loss += finish_lse(pos_max[c], pos_sum[c] as f32, true);
+            pos_norm[c] = (-(pos_max[c] as f64)).exp() + pos_sum[c];
+        }
+    }
+
+    // Pass 3: the gradient. d/ds_ic = alpha e_ic / (C Z_c) for a negative entry and
+    // -alpha e^{a_i - max} / (|P+| Z+_c) at the row's own class.
+    m.values.par_chunks_mut(classes).enumerate().for_each(|(i, row)| {
+        for (v, &f) in row.iter_mut().zip(neg_factor.iter()) {
+            *v *= f;
+        }
+        let y = labels[i];
+        let e = ((pos_logit[i] - pos_max[y]) as f64).exp();
+        row[y] = (-(alpha as f64) * e / (with_pos * pos_norm[y])) as f32;
+    });
+    KernelOutput { loss: pos_loss / with_pos + neg_loss / classes as f64, scale: 1.0 }
+}
+
+fn max_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = x.max(y);
+    }
+    a
+}
+
+fn sum_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x += y;
+    }
+    a
+}
