@@ -5,7 +5,7 @@
 use burn::backend::Dispatch;
 use burn::tensor::{DType, Device, Int, Tensor};
 
-use super::backend::FusedLossBackend;
+use super::backend::{FusedLossBackend, PairOptions};
 use super::switch::count_call;
 use super::{HardestKind, PairKernel, fused_enabled};
 
@@ -28,9 +28,10 @@ fn applies(embeddings: &Tensor<2>, labels: &[&Tensor<1, Int>]) -> bool {
     available(embeddings) && labels.iter().all(|l| matches!(l.dtype(), DType::I32 | DType::I64))
 }
 
-/// The loss `kernel` computes on L2-normalized `embeddings` against L2-normalized `reference`
-/// (`None`: the batch itself, nobody paired with itself), or `None` when the fused kernels do
-/// not apply.
+/// The loss `kernel` computes on L2-normalized `embeddings` against `reference` (`None`: the
+/// batch itself, nobody paired with itself), or `None` when the fused kernels do not apply. The
+/// reference rows are L2-normalized, or, with `normalize_reference` (class proxies), divided by
+/// their norms inside the kernel, which is cheaper than normalizing a large proxy matrix first.
 ///
 /// # Shapes
 /// - `embeddings`: `[n, d]`, `labels`: `[n]`, `reference`: `[m, d]`, `ref_labels`: `[m]` -> `[1]`
@@ -38,6 +39,7 @@ pub fn pair_loss(
     embeddings: Tensor<2>,
     labels: &Tensor<1, Int>,
     reference: Option<(Tensor<2>, Tensor<1, Int>)>,
+    normalize_reference: bool,
     kernel: PairKernel,
 ) -> Option<Tensor<1>> {
     let ref_labels = reference.as_ref().map(|(_, l)| l);
@@ -47,13 +49,20 @@ pub fn pair_loss(
     count_call();
     let same_set = reference.is_none();
     let (r, ref_labels) = reference.unwrap_or_else(|| (embeddings.clone(), labels.clone()));
+    // Which gradients are needed is decided by the autodiff implementation from its inputs.
+    let options = PairOptions {
+        same_set,
+        normalize_reference: normalize_reference && !same_set,
+        grad_x: false,
+        grad_r: false,
+    };
     let out = <Dispatch as FusedLossBackend>::fused_pair_loss(
         embeddings.into_dispatch(),
         r.into_dispatch(),
         labels.clone().into_dispatch(),
         ref_labels.into_dispatch(),
         kernel,
-        same_set,
+        options,
     );
     Some(Tensor::from_dispatch(out))
 }

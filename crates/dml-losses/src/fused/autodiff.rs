@@ -1,6 +1,6 @@
-//! [`FusedLossBackend`] under Burn's autodiff decorator: the forward pass runs the inner
-//! backend's kernel, which leaves `dL/dS` behind; the backward pass turns it into the gradients
-//! of both inputs with two matrix products.
+//! [`FusedLossBackend`] under Burn's autodiff decorator: the forward pass asks the inner backend
+//! for the loss and its gradients at once; the backward pass scales them by the gradient that
+//! arrives at the loss.
 
 use burn::backend::Backend;
 use burn::backend::autodiff::Autodiff;
@@ -10,31 +10,35 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::{FloatTensor, IntTensor};
 
-use super::backend::FusedLossBackend;
+use super::backend::{FusedLossBackend, PairOptions};
 use super::{HardestKind, PairKernel};
 
-/// Backward pass of a fused pair loss: with `G = dL/dS` (times `scale`) kept from the forward
-/// pass and `g` the gradient arriving at the loss, `dX = g scale G R` and `dR = g scale G^T X`.
-/// In the same set `X` and `R` are one tensor, whose two contributions Burn adds.
+/// Backward pass of a fused pair loss: `dX = g dL/dX`, `dR = g dL/dR` with `g` the gradient at
+/// the loss (a `[1]` tensor). In the same set `X` and `R` are one node and `dL/dX` already holds
+/// both roles, so only the first parent receives it.
 #[derive(Debug)]
 struct PairLossBackward;
 
 impl<B: Backend> Backward<B, 2> for PairLossBackward {
-    /// `(G, scale, X, R)`.
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, FloatTensor<B>);
+    /// `(dL/dX, dL/dR, same set)`.
+    type State = (FloatTensor<B>, FloatTensor<B>, bool);
 
     fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let (g, scale, x, r) = ops.state;
+        let (dx, dr, same_set) = ops.state;
         let upstream = grads.consume::<B>(&ops.node);
-        let factor = B::float_reshape(B::float_mul(upstream, scale), [1, 1].into());
+        let g = B::float_reshape(upstream, [1, 1].into());
         let [node_x, node_r] = ops.parents;
+        if same_set {
+            if let Some(node) = node_x.or(node_r) {
+                grads.register::<B>(node.id, B::float_mul(dx, g));
+            }
+            return;
+        }
         if let Some(node) = node_r {
-            let dr = B::float_matmul(B::float_transpose(g.clone()), x);
-            grads.register::<B>(node.id, B::float_mul(dr, factor.clone()));
+            grads.register::<B>(node.id, B::float_mul(dr, g.clone()));
         }
         if let Some(node) = node_x {
-            let dx = B::float_matmul(g, r);
-            grads.register::<B>(node.id, B::float_mul(dx, factor));
+            grads.register::<B>(node.id, B::float_mul(dx, g));
         }
     }
 }
@@ -46,46 +50,41 @@ impl<B: Backend + FusedLossBackend, C: CheckpointStrategy> FusedLossBackend for 
         labels: IntTensor<Self>,
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
-        same_set: bool,
+        options: PairOptions,
     ) -> FloatTensor<Self> {
+        let options = PairOptions { grad_x: x.is_tracked(), grad_r: r.is_tracked(), ..options };
         let nodes = [x.node(), r.node()];
         let (x, r) = (x.into_primitive(), r.into_primitive());
         match PairLossBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (loss, g, scale) = B::fused_pair_loss_parts(
-                    x.clone(),
-                    r.clone(),
-                    labels,
-                    ref_labels,
-                    kernel,
-                    same_set,
-                );
-                prep.finish((g, scale, x, r), loss)
+                let (loss, dx, dr) =
+                    B::fused_pair_loss_with_grads(x, r, labels, ref_labels, kernel, options);
+                prep.finish((dx, dr, options.same_set), loss)
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(B::fused_pair_loss(x, r, labels, ref_labels, kernel, same_set))
+                prep.finish(B::fused_pair_loss(x, r, labels, ref_labels, kernel, options))
             }
         }
     }
 
-    fn fused_pair_loss_parts(
+    fn fused_pair_loss_with_grads(
         x: FloatTensor<Self>,
         r: FloatTensor<Self>,
         labels: IntTensor<Self>,
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
-        same_set: bool,
+        options: PairOptions,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        // The parts are constants of the graph (the gradient matrix is not differentiated).
-        let (loss, g, scale) = B::fused_pair_loss_parts(
+        // The parts are constants of the graph (gradients are not differentiated again).
+        let (loss, dx, dr) = B::fused_pair_loss_with_grads(
             x.into_primitive(),
             r.into_primitive(),
             labels,
             ref_labels,
             kernel,
-            same_set,
+            options,
         );
-        (constant::<B, C>(loss), constant::<B, C>(g), constant::<B, C>(scale))
+        (constant::<B, C>(loss), constant::<B, C>(dx), constant::<B, C>(dr))
     }
 
     fn fused_hardest_per_anchor(

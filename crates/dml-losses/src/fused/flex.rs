@@ -1,4 +1,5 @@
-//! [`FusedLossBackend`] on Burn's `flex` CPU backend: the host kernels on the tensors' memory.
+//! [`FusedLossBackend`] on Burn's `flex` CPU backend: `flex`'s matrix products (`gemm`) and the
+//! host kernels on the tensors' memory.
 
 use burn::backend::Flex;
 use burn::backend::flex::FlexTensor;
@@ -6,41 +7,94 @@ use burn::backend::ops::FloatTensorOps;
 use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::tensor::{DType, TensorData};
 
-use super::backend::FusedLossBackend;
+use super::backend::{FusedLossBackend, PairOptions};
 use super::host::{self, PairMatrix};
 use super::{HardestKind, PairKernel};
 
-/// The values of a float32 tensor, contiguous.
-fn floats(t: &FlexTensor) -> Vec<f32> {
-    let t = if t.is_contiguous() { t.clone() } else { t.to_contiguous() };
-    t.storage::<f32>().to_vec()
+/// A contiguous tensor this code owns (the same tensor when it already is one).
+fn owned(t: FlexTensor) -> FlexTensor {
+    if t.is_contiguous() && t.is_unique() { t } else { t.to_contiguous() }
 }
 
-/// The labels as 32-bit integers (every label the kernels compare fits; checked by the caller).
+/// The tensor itself when it is contiguous (its values are then `storage::<f32>()`), or a
+/// contiguous copy.
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.is_contiguous() { t.clone() } else { t.to_contiguous() }
+}
+
+/// The labels as 32-bit integers (the API only sends `I32` or `I64` labels).
 fn labels(t: &FlexTensor) -> Vec<i32> {
     let t = if t.is_contiguous() { t.clone() } else { t.to_contiguous() };
     match t.dtype() {
         DType::I64 => t.storage::<i64>().iter().map(|&v| v as i32).collect(),
-        DType::I32 => t.storage::<i32>().to_vec(),
-        DType::I16 => t.storage::<i16>().iter().map(|&v| v as i32).collect(),
-        DType::I8 => t.storage::<i8>().iter().map(|&v| v as i32).collect(),
-        other => panic!("fused kernels: labels of dtype {other:?}"),
+        _ => t.storage::<i32>().to_vec(),
     }
 }
 
-/// Squared L2 norm of each row of a `[n, d]` tensor, summed in order.
+/// Squared L2 norm of each row of a `[n, d]` tensor.
 fn squared_norms(t: &FlexTensor, d: usize) -> Vec<f32> {
-    floats(t).chunks_exact(d.max(1)).map(|row| row.iter().map(|v| v * v).sum()).collect()
+    let t = contiguous(t);
+    t.storage::<f32>().chunks_exact(d.max(1)).map(|row| row.iter().map(|v| v * v).sum()).collect()
 }
 
-/// `S = X R^T`, as a contiguous tensor this function owns.
-fn similarities(x: FlexTensor, r: FlexTensor) -> FlexTensor {
-    let s = Flex::float_matmul(x, Flex::float_transpose(r));
-    if s.is_contiguous() && s.is_unique() { s } else { s.to_contiguous() }
+fn dims(t: &FlexTensor) -> (usize, usize) {
+    let shape = t.layout().shape();
+    (shape[0], shape[1])
 }
 
 fn scalar(value: f64) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(vec![value as f32], [1]))
+}
+
+fn unused() -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(vec![0f32], [1, 1]))
+}
+
+/// What the forward pass leaves for the gradients: `G = dL/dS` (unscaled, in the similarity
+/// matrix's buffer), its scale, and the reference norms when the kernel normalized `R`.
+struct Forward {
+    loss: f64,
+    g: FlexTensor,
+    scale: f64,
+    reference_norms: Option<(Vec<f32>, Vec<bool>)>,
+}
+
+fn forward(
+    x: &FlexTensor,
+    r: &FlexTensor,
+    row_labels: &FlexTensor,
+    col_labels: &FlexTensor,
+    kernel: &PairKernel,
+    options: &PairOptions,
+) -> Forward {
+    let (rows, d) = dims(x);
+    let cols = dims(r).0;
+    let reference_norms =
+        options.normalize_reference.then(|| host::inverse_norms(contiguous(r).storage::<f32>(), d));
+    let (row_sq, col_sq) = if kernel.needs_norms() {
+        (squared_norms(x, d), squared_norms(r, d))
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let (row_labels, col_labels) = (labels(row_labels), labels(col_labels));
+    let mut s = owned(Flex::float_matmul(x.clone(), Flex::float_transpose(r.clone())));
+    if let Some((inverse, _)) = &reference_norms {
+        host::scale_columns(s.storage_mut::<f32>(), cols, inverse, 1.0);
+    }
+    let out = host::run(
+        kernel,
+        &mut PairMatrix {
+            values: s.storage_mut::<f32>(),
+            rows,
+            cols,
+            row_labels: &row_labels,
+            col_labels: &col_labels,
+            same_set: options.same_set,
+            row_sq: &row_sq,
+            col_sq: &col_sq,
+        },
+    );
+    Forward { loss: out.loss, g: s, scale: out.scale, reference_norms }
 }
 
 impl FusedLossBackend for Flex {
@@ -50,42 +104,55 @@ impl FusedLossBackend for Flex {
         labels: IntTensor<Self>,
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
-        same_set: bool,
+        options: PairOptions,
     ) -> FloatTensor<Self> {
-        Self::fused_pair_loss_parts(x, r, labels, ref_labels, kernel, same_set).0
+        scalar(forward(&x, &r, &labels, &ref_labels, &kernel, &options).loss)
     }
 
-    fn fused_pair_loss_parts(
+    fn fused_pair_loss_with_grads(
         x: FloatTensor<Self>,
         r: FloatTensor<Self>,
-        row_labels: IntTensor<Self>,
-        col_labels: IntTensor<Self>,
+        labels: IntTensor<Self>,
+        ref_labels: IntTensor<Self>,
         kernel: PairKernel,
-        same_set: bool,
+        options: PairOptions,
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let [rows, d] = [x.layout().shape()[0], x.layout().shape()[1]];
-        let cols = r.layout().shape()[0];
-        let (row_sq, col_sq) = if kernel.needs_norms() {
-            (squared_norms(&x, d), squared_norms(&r, d))
+        let Forward { loss, mut g, scale, reference_norms } =
+            forward(&x, &r, &labels, &ref_labels, &kernel, &options);
+        let (rows, cols) = dims(&g);
+        let scale = scale as f32;
+        if options.same_set {
+            // dX = (G + G^T) X.
+            host::symmetrize(g.storage_mut::<f32>(), rows, scale);
+            let dx =
+                if options.grad_x || options.grad_r { Flex::float_matmul(g, x) } else { unused() };
+            return (scalar(loss), dx, unused());
+        }
+        match &reference_norms {
+            // With S = X R^T / |R|: dX = (G / |R|) R and dR = the radial-free part of
+            // (G / |R|)^T X.
+            Some((inverse, _)) => host::scale_columns(g.storage_mut::<f32>(), cols, inverse, scale),
+            None => host::scale(g.storage_mut::<f32>(), scale),
+        }
+        let dx = if options.grad_x { Flex::float_matmul(g.clone(), r.clone()) } else { unused() };
+        let dr = if options.grad_r {
+            let mut dr = owned(Flex::float_matmul(Flex::float_transpose(g), x));
+            if let Some((inverse, clamped)) = &reference_norms {
+                let d = dims(&r).1;
+                let r = contiguous(&r);
+                host::remove_radial(
+                    dr.storage_mut::<f32>(),
+                    r.storage::<f32>(),
+                    inverse,
+                    clamped,
+                    d,
+                );
+            }
+            dr
         } else {
-            (Vec::new(), Vec::new())
+            unused()
         };
-        let (row_labels, col_labels) = (labels(&row_labels), labels(&col_labels));
-        let mut s = similarities(x, r);
-        let out = host::run(
-            &kernel,
-            &mut PairMatrix {
-                values: s.storage_mut::<f32>(),
-                rows,
-                cols,
-                row_labels: &row_labels,
-                col_labels: &col_labels,
-                same_set,
-                row_sq: &row_sq,
-                col_sq: &col_sq,
-            },
-        );
-        (scalar(out.loss), s, scalar(out.scale))
+        (scalar(loss), dx, dr)
     }
 
     fn fused_hardest_per_anchor(
@@ -96,15 +163,15 @@ impl FusedLossBackend for Flex {
         kind: HardestKind,
         same_set: bool,
     ) -> (IntTensor<Self>, IntTensor<Self>, FloatTensor<Self>) {
-        let [rows, d] = [x.layout().shape()[0], x.layout().shape()[1]];
-        let cols = r.layout().shape()[0];
+        let (rows, d) = dims(&x);
+        let cols = dims(&r).0;
         let (row_sq, col_sq) = match kind {
             HardestKind::Similarity => (Vec::new(), Vec::new()),
             _ => (squared_norms(&x, d), squared_norms(&r, d)),
         };
         let int_dtype = row_labels.dtype();
         let (row_labels, col_labels) = (labels(&row_labels), labels(&col_labels));
-        let mut s = similarities(x, r);
+        let mut s = owned(Flex::float_matmul(x, Flex::float_transpose(r)));
         let (positive, negative, valid) = host::hardest_per_anchor(
             &PairMatrix {
                 values: s.storage_mut::<f32>(),
@@ -125,10 +192,7 @@ impl FusedLossBackend for Flex {
                 [rows],
             )),
         };
-        (
-            indices(positive),
-            indices(negative),
-            FlexTensor::from_data(TensorData::new(valid, [rows])),
-        )
+        let valid = FlexTensor::from_data(TensorData::new(valid, [rows]));
+        (indices(positive), indices(negative), valid)
     }
 }

@@ -18,6 +18,6 @@ mod kernel;
 mod switch;
 
 pub use api::{available, device_has_fused_kernels, hardest_per_anchor, pair_loss};
-pub use backend::FusedLossBackend;
+pub use backend::{FusedLossBackend, PairOptions};
 pub use kernel::{FusedReduction, HardestKind, PairKernel};
 pub use switch::{fused_calls, fused_enabled, without_fused};

@@ -88,6 +88,7 @@ impl MetricLoss for ContrastiveLoss {
             l2_normalize(input.embeddings.clone()),
             &input.labels,
             reference,
+            false,
             kernel,
         ))
     }

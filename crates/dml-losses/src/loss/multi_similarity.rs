@@ -86,6 +86,7 @@ impl MetricLoss for MultiSimilarityLoss {
             l2_normalize(input.embeddings.clone()),
             &input.labels,
             reference,
+            false,
             kernel,
         ))
     }

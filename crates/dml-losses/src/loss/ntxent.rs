@@ -74,6 +74,7 @@ impl MetricLoss for NTXentLoss {
             l2_normalize(input.embeddings.clone()),
             &input.labels,
             reference,
+            false,
             kernel,
         ))
     }

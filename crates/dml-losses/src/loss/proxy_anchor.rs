@@ -138,7 +138,8 @@ impl MetricLoss for ProxyAnchorLoss {
         Ok(fused::pair_loss(
             l2_normalize(input.embeddings.clone()),
             &input.labels,
-            Some((l2_normalize(self.proxies.val()), classes)),
+            Some((self.proxies.val(), classes)),
+            true,
             kernel,
         ))
     }

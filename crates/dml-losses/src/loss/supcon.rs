@@ -72,6 +72,7 @@ impl MetricLoss for SupConLoss {
             l2_normalize(input.embeddings.clone()),
             &input.labels,
             reference,
+            false,
             kernel,
         ))
     }

@@ -8,10 +8,12 @@ mod multi_similarity;
 mod ntxent;
 mod pair_matrix;
 mod proxy_anchor;
+mod rows;
 mod supcon;
 
 pub(crate) use hardest::hardest_per_anchor;
 pub(crate) use pair_matrix::{KernelOutput, PairMatrix};
+pub(crate) use rows::{inverse_norms, remove_radial, scale, scale_columns, symmetrize};
 
 use super::PairKernel;
 
