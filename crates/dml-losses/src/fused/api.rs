@@ -42,6 +42,23 @@ pub fn pair_loss(
     normalize_reference: bool,
     kernel: PairKernel,
 ) -> Option<Tensor<1>> {
+    pair_loss_with_margins(embeddings, labels, reference, normalize_reference, kernel)
+        .map(|(loss, _)| loss)
+}
+
+/// [`pair_loss`] for the kernels with learnable per-class margins (AMLoss): also returns the
+/// gradient of the loss with respect to the margins (a graph constant, `[C]`), for the caller to
+/// attach to the margins parameter.
+///
+/// # Shapes
+/// - as [`pair_loss`] -> `[1]`, `[C]`
+pub fn pair_loss_with_margins(
+    embeddings: Tensor<2>,
+    labels: &Tensor<1, Int>,
+    reference: Option<(Tensor<2>, Tensor<1, Int>)>,
+    normalize_reference: bool,
+    kernel: PairKernel,
+) -> Option<(Tensor<1>, Tensor<1>)> {
     let ref_labels = reference.as_ref().map(|(_, l)| l);
     if !applies(&embeddings, &[labels, ref_labels.unwrap_or(labels)]) {
         return None;
@@ -56,7 +73,7 @@ pub fn pair_loss(
         grad_x: false,
         grad_r: false,
     };
-    let out = <Dispatch as FusedLossBackend>::fused_pair_loss(
+    let (loss, margin_grad) = <Dispatch as FusedLossBackend>::fused_pair_loss(
         embeddings.into_dispatch(),
         r.into_dispatch(),
         labels.clone().into_dispatch(),
@@ -64,7 +81,7 @@ pub fn pair_loss(
         kernel,
         options,
     );
-    Some(Tensor::from_dispatch(out))
+    Some((Tensor::from_dispatch(loss), Tensor::from_dispatch(margin_grad)))
 }
 
 /// BatchHardMiner's choice through the fused kernel (see

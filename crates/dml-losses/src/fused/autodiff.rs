@@ -51,18 +51,20 @@ impl<B: Backend + FusedLossBackend, C: CheckpointStrategy> FusedLossBackend for 
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> FloatTensor<Self> {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
         let options = PairOptions { grad_x: x.is_tracked(), grad_r: r.is_tracked(), ..options };
         let nodes = [x.node(), r.node()];
         let (x, r) = (x.into_primitive(), r.into_primitive());
         match PairLossBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (loss, dx, dr) =
+                let (loss, margin_grad, dx, dr) =
                     B::fused_pair_loss_with_grads(x, r, labels, ref_labels, kernel, options);
-                prep.finish((dx, dr, options.same_set), loss)
+                (prep.finish((dx, dr, options.same_set), loss), constant::<B, C>(margin_grad))
             }
             OpsKind::UnTracked(prep) => {
-                prep.finish(B::fused_pair_loss(x, r, labels, ref_labels, kernel, options))
+                let (loss, margin_grad) =
+                    B::fused_pair_loss(x, r, labels, ref_labels, kernel, options);
+                (prep.finish(loss), constant::<B, C>(margin_grad))
             }
         }
     }
@@ -74,9 +76,9 @@ impl<B: Backend + FusedLossBackend, C: CheckpointStrategy> FusedLossBackend for 
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         // The parts are constants of the graph (gradients are not differentiated again).
-        let (loss, dx, dr) = B::fused_pair_loss_with_grads(
+        let (loss, margin_grad, dx, dr) = B::fused_pair_loss_with_grads(
             x.into_primitive(),
             r.into_primitive(),
             labels,
@@ -84,7 +86,12 @@ impl<B: Backend + FusedLossBackend, C: CheckpointStrategy> FusedLossBackend for 
             kernel,
             options,
         );
-        (constant::<B, C>(loss), constant::<B, C>(dx), constant::<B, C>(dr))
+        (
+            constant::<B, C>(loss),
+            constant::<B, C>(margin_grad),
+            constant::<B, C>(dx),
+            constant::<B, C>(dr),
+        )
     }
 
     fn fused_hardest_per_anchor(

@@ -33,10 +33,12 @@ pub struct PairOptions {
 /// device has an implementation; calling it on another backend panics (Burn's dispatch).
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedLossBackend: Backend {
-    /// The loss of `kernel` on `X` (L2-normalized rows) against `R`.
+    /// The loss of `kernel` on `X` (L2-normalized rows) against `R`, and the gradient of the
+    /// loss with respect to the kernel's per-class margins (a graph constant; `[1]` zero for a
+    /// kernel without margins).
     ///
     /// # Shapes
-    /// - `x`: `[n, d]`, `r`: `[m, d]`, `labels`: `[n]`, `ref_labels`: `[m]` -> `[1]`
+    /// - `x`: `[n, d]`, `r`: `[m, d]`, `labels`: `[n]`, `ref_labels`: `[m]` -> `[1]`, `[C]`
     fn fused_pair_loss(
         x: FloatTensor<Self>,
         r: FloatTensor<Self>,
@@ -44,13 +46,13 @@ pub trait FusedLossBackend: Backend {
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> FloatTensor<Self>;
+    ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
-    /// The loss and its gradients with respect to `X` and `R` (a `[1, 1]` zero where
-    /// `options` asks for none; in the same set `R`'s is part of `X`'s).
+    /// The loss, its margins' gradient and its gradients with respect to `X` and `R` (a
+    /// `[1, 1]` zero where `options` asks for none; in the same set `R`'s is part of `X`'s).
     ///
     /// # Shapes
-    /// - as [`FusedLossBackend::fused_pair_loss`] -> `[1]`, `[n, d]`, `[m, d]`
+    /// - as [`FusedLossBackend::fused_pair_loss`] -> `[1]`, `[C]`, `[n, d]`, `[m, d]`
     fn fused_pair_loss_with_grads(
         x: FloatTensor<Self>,
         r: FloatTensor<Self>,
@@ -58,7 +60,7 @@ pub trait FusedLossBackend: Backend {
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
 
     /// BatchHardMiner's choice: per row of `X`, the index of the farthest positive and of the
     /// closest negative in `R` by `kind`, and 1 where both exist (0 and index 0 otherwise).

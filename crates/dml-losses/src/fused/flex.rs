@@ -54,6 +54,7 @@ fn unused() -> FlexTensor {
 /// matrix's buffer), its scale, and the reference norms when the kernel normalized `R`.
 struct Forward {
     loss: f64,
+    margin_grad: Vec<f32>,
     g: FlexTensor,
     scale: f64,
     reference_norms: Option<(Vec<f32>, Vec<bool>)>,
@@ -94,7 +95,21 @@ fn forward(
             col_sq: &col_sq,
         },
     );
-    Forward { loss: out.loss, g: s, scale: out.scale, reference_norms }
+    Forward {
+        loss: out.loss,
+        margin_grad: out.margin_grad,
+        g: s,
+        scale: out.scale,
+        reference_norms,
+    }
+}
+
+fn vector(mut values: Vec<f32>) -> FlexTensor {
+    if values.is_empty() {
+        values.push(0.0);
+    }
+    let len = values.len();
+    FlexTensor::from_data(TensorData::new(values, [len]))
 }
 
 impl FusedLossBackend for Flex {
@@ -105,8 +120,9 @@ impl FusedLossBackend for Flex {
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> FloatTensor<Self> {
-        scalar(forward(&x, &r, &labels, &ref_labels, &kernel, &options).loss)
+    ) -> (FloatTensor<Self>, FloatTensor<Self>) {
+        let out = forward(&x, &r, &labels, &ref_labels, &kernel, &options);
+        (scalar(out.loss), vector(out.margin_grad))
     }
 
     fn fused_pair_loss_with_grads(
@@ -116,9 +132,10 @@ impl FusedLossBackend for Flex {
         ref_labels: IntTensor<Self>,
         kernel: PairKernel,
         options: PairOptions,
-    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        let Forward { loss, mut g, scale, reference_norms } =
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        let Forward { loss, margin_grad, mut g, scale, reference_norms } =
             forward(&x, &r, &labels, &ref_labels, &kernel, &options);
+        let (loss, margin_grad) = (scalar(loss), vector(margin_grad));
         let (rows, cols) = dims(&g);
         let scale = scale as f32;
         if options.same_set {
@@ -126,7 +143,7 @@ impl FusedLossBackend for Flex {
             host::symmetrize(g.storage_mut::<f32>(), rows, scale);
             let dx =
                 if options.grad_x || options.grad_r { Flex::float_matmul(g, x) } else { unused() };
-            return (scalar(loss), dx, unused());
+            return (loss, margin_grad, dx, unused());
         }
         match &reference_norms {
             // With S = X R^T / |R|: dX = (G / |R|) R and dR = the radial-free part of
@@ -152,7 +169,7 @@ impl FusedLossBackend for Flex {
         } else {
             unused()
         };
-        (scalar(loss), dx, dr)
+        (loss, margin_grad, dx, dr)
     }
 
     fn fused_hardest_per_anchor(

@@ -39,13 +39,35 @@ impl FusedReduction {
 /// implementation of that loss (see each loss's documentation for the formula).
 #[derive(Clone, Debug, PartialEq)]
 pub enum PairKernel {
-    /// [`crate::ProxyAnchorLoss`] with cosine similarity and its default (divisor) reduction;
-    /// the reference rows are the class proxies and a row's label is its proxy's index.
+    /// [`crate::ProxyAnchorLoss`] with cosine similarity and its default (divisor) reduction,
+    /// and the embedding-to-proxy part of [`crate::AMLoss`]: for each class `c`,
+    /// `log(1 + sum_{y_i = c} e^{alpha_pos (m_c - s_ic)})` over the classes present plus
+    /// `log(1 + sum_{y_i != c} e^{alpha_neg (s_ic + neg_margin)})` over all classes. The
+    /// reference rows are the class proxies and a row's label is its proxy's index. The kernel
+    /// also returns `dL/dm_c`.
     ProxyAnchor {
-        /// Scale `alpha`.
-        alpha: f32,
-        /// Margin `delta`.
-        margin: f32,
+        /// Scale of the positive logits (ProxyAnchor's `alpha`).
+        alpha_pos: f32,
+        /// Scale of the negative logits (ProxyAnchor's `alpha`).
+        alpha_neg: f32,
+        /// Margin `m_c` of every class's positives (ProxyAnchor's `delta`), unless
+        /// `class_margins` gives one per class (AMLoss).
+        pos_margin: f32,
+        /// Margin of the negatives (ProxyAnchor's `delta`).
+        neg_margin: f32,
+        /// Per-class positive margins (`[C]`), replacing `pos_margin`.
+        class_margins: Option<Vec<f32>>,
+    },
+    /// The proxy term of [`crate::AMLoss`] on the proxies' own similarity matrix (the same
+    /// set): `weight / C * sum_c log(1 + sum_{k != c} e^{s_ck - m_c + delta})`. The kernel also
+    /// returns `dL/dm_c`.
+    ProxySpread {
+        /// The margins `m_c` (`[C]`).
+        class_margins: Vec<f32>,
+        /// `delta`, added to every logit.
+        delta: f32,
+        /// The term's weight (`lambda`).
+        weight: f32,
     },
     /// [`crate::MultiSimilarityLoss`] with cosine similarity.
     MultiSimilarity {

@@ -17,7 +17,9 @@ mod host;
 mod kernel;
 mod switch;
 
-pub use api::{available, device_has_fused_kernels, hardest_per_anchor, pair_loss};
+pub use api::{
+    available, device_has_fused_kernels, hardest_per_anchor, pair_loss, pair_loss_with_margins,
+};
 pub use backend::{FusedLossBackend, PairOptions};
 pub use kernel::{FusedReduction, HardestKind, PairKernel};
 pub use switch::{fused_calls, fused_enabled, without_fused};

@@ -134,7 +134,13 @@ impl MetricLoss for ProxyAnchorLoss {
         check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
         let device = input.embeddings.device();
         let classes = Tensor::<1, Int>::arange(0..c.num_classes as i64, &device);
-        let kernel = PairKernel::ProxyAnchor { alpha: c.alpha as f32, margin: c.margin as f32 };
+        let kernel = PairKernel::ProxyAnchor {
+            alpha_pos: c.alpha as f32,
+            alpha_neg: c.alpha as f32,
+            pos_margin: c.margin as f32,
+            neg_margin: c.margin as f32,
+            class_margins: None,
+        };
         Ok(fused::pair_loss(
             l2_normalize(input.embeddings.clone()),
             &input.labels,

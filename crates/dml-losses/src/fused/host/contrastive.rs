@@ -78,5 +78,5 @@ pub(crate) fn contrastive(
             *v = if d > 0.0 { g / d } else { 0.0 };
         }
     });
-    KernelOutput { loss, scale: 1.0 }
+    KernelOutput::new(loss, 1.0)
 }

@@ -8,6 +8,7 @@ mod multi_similarity;
 mod ntxent;
 mod pair_matrix;
 mod proxy_anchor;
+mod proxy_spread;
 mod rows;
 mod supcon;
 
@@ -21,8 +22,24 @@ use super::PairKernel;
 /// each similarity, to be multiplied by the returned `scale`.
 pub(crate) fn run(kernel: &PairKernel, matrix: &mut PairMatrix<'_>) -> KernelOutput {
     match *kernel {
-        PairKernel::ProxyAnchor { alpha, margin } => {
-            proxy_anchor::proxy_anchor(matrix, alpha, margin)
+        PairKernel::ProxyAnchor {
+            alpha_pos,
+            alpha_neg,
+            pos_margin,
+            neg_margin,
+            ref class_margins,
+        } => {
+            let one = [pos_margin];
+            let logits = proxy_anchor::ProxyLogits {
+                alpha_pos,
+                alpha_neg,
+                pos_margins: class_margins.as_deref().unwrap_or(&one),
+                neg_margin,
+            };
+            proxy_anchor::proxy_anchor(matrix, &logits)
+        }
+        PairKernel::ProxySpread { ref class_margins, delta, weight } => {
+            proxy_spread::proxy_spread(matrix, class_margins, delta, weight)
         }
         PairKernel::MultiSimilarity { alpha, beta, base, reduction } => {
             multi_similarity::multi_similarity(matrix, alpha, beta, base, reduction)

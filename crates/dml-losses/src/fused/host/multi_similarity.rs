@@ -68,5 +68,5 @@ pub(crate) fn multi_similarity(
     let total: f64 = per_row.iter().sum();
     let nonzero = per_row.iter().filter(|&&v| v > 0.0).count() as f64;
     let divisor = reduction.divisor(m.rows as f64, nonzero);
-    KernelOutput { loss: total / divisor, scale: 1.0 / divisor }
+    KernelOutput::new(total / divisor, 1.0 / divisor)
 }

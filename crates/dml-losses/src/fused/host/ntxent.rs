@@ -84,5 +84,5 @@ pub(crate) fn ntxent(
     let nonzero = per_row.iter().map(|r| r.1).sum::<usize>() as f64;
     let selected = positives.iter().sum::<usize>() as f64;
     let divisor = reduction.divisor(selected, nonzero);
-    KernelOutput { loss: total / divisor, scale: 1.0 / divisor }
+    KernelOutput::new(total / divisor, 1.0 / divisor)
 }

@@ -24,19 +24,27 @@ pub(crate) struct PairMatrix<'a> {
 }
 
 /// The loss value, and the factor the gradient left in [`PairMatrix::values`] is multiplied by.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct KernelOutput {
     /// The reduced loss.
     pub loss: f64,
     /// Multiplier of the gradient matrix (a reducer's `1 / count`, known only after every row).
     pub scale: f64,
+    /// The gradient of the loss with respect to the kernel's per-class margins (empty when it
+    /// has none).
+    pub margin_grad: Vec<f32>,
 }
 
 impl KernelOutput {
+    /// A loss and gradient scale, without margins.
+    pub(crate) fn new(loss: f64, scale: f64) -> Self {
+        Self { loss, scale, margin_grad: Vec::new() }
+    }
+
     /// A loss of exactly 0 with a zero gradient.
     pub(crate) fn zero(values: &mut [f32]) -> Self {
         values.fill(0.0);
-        Self { loss: 0.0, scale: 0.0 }
+        Self::new(0.0, 0.0)
     }
 }
 

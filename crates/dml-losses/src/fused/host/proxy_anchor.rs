@@ -2,9 +2,10 @@
 //! PML's formula): for each class `c`, `log(1 + sum_{i: y_i = c} e^{alpha (delta - s_ic)})` over
 //! its positives, divided by the number of classes in the batch, plus
 //! `log(1 + sum_{i: y_i != c} e^{alpha (s_ic + delta)})` over its negatives, divided by the
-//! number of classes. Each row has one positive column (its label), handled on its own; the
-//! negatives are reduced per column in three passes (column maxima, shifted exponentials and
-//! their column sums, gradient).
+//! number of classes; with separate positive and negative scales and per-class positive margins
+//! `m_c` (in place of `delta`), the embedding part of AMLoss. Each row has one positive column
+//! (its label), handled on its own; the negatives are reduced per column in three passes
+//! (column maxima, shifted exponentials and their column sums, gradient).
 
 use rayon::prelude::*;
 
@@ -15,8 +16,24 @@ use crate::fused::exp::exp;
 /// Rows per rayon task of the column reductions (each task keeps one partial per column).
 const ROWS_PER_TASK: usize = 64;
 
-/// The loss and `dl/ds` (left in `m.values`; the returned scale is 1).
-pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, alpha: f32, margin: f32) -> KernelOutput {
+/// The scales and margins of [`proxy_anchor`].
+pub(crate) struct ProxyLogits<'a> {
+    pub alpha_pos: f32,
+    pub alpha_neg: f32,
+    /// `m_c`: one per class, or one for all.
+    pub pos_margins: &'a [f32],
+    pub neg_margin: f32,
+}
+
+impl ProxyLogits<'_> {
+    fn pos_margin(&self, class: usize) -> f32 {
+        if self.pos_margins.len() == 1 { self.pos_margins[0] } else { self.pos_margins[class] }
+    }
+}
+
+/// The loss and `dl/ds` (left in `m.values`; the returned scale is 1), and `dl/dm_c`.
+pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, logits: &ProxyLogits<'_>) -> KernelOutput {
+    let (alpha, margin) = (logits.alpha_neg, logits.neg_margin);
     let (rows, classes) = (m.rows, m.cols);
     let labels: Vec<usize> = m.row_labels.iter().map(|&y| y as usize).collect();
     let mut per_class = vec![0usize; classes];
@@ -85,7 +102,12 @@ pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, alpha: f32, margin: f32) -> K
         }
     }
     // The positive sub-loss: one logit per row, reduced per class on the host.
-    let pos_logit: Vec<f32> = positive_sim.iter().map(|&s| alpha * (margin - s)).collect();
+    let alpha_pos = logits.alpha_pos;
+    let pos_logit: Vec<f32> = positive_sim
+        .iter()
+        .zip(&labels)
+        .map(|(&s, &y)| alpha_pos * (logits.pos_margin(y) - s))
+        .collect();
     let mut pos_max = vec![0f32; classes];
     for (i, &a) in pos_logit.iter().enumerate() {
         pos_max[labels[i]] = pos_max[labels[i]].max(a);
@@ -103,17 +125,28 @@ pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, alpha: f32, margin: f32) -> K
         }
     }
 
+    // d l / d a_i = e^{a_i - max} / (|P+| Z+_c) for the positive logit a_i of row i.
+    let pos_weight: Vec<f64> = (0..rows)
+        .map(|i| {
+            let y = labels[i];
+            ((pos_logit[i] - pos_max[y]) as f64).exp() / (with_pos * pos_norm[y])
+        })
+        .collect();
+    // d l / d m_c = alpha_pos * the sum of its positives' weights.
+    let mut margin_grad = vec![0f32; if logits.pos_margins.len() == 1 { 1 } else { classes }];
+    for (i, &w) in pos_weight.iter().enumerate() {
+        let slot = if margin_grad.len() == 1 { 0 } else { labels[i] };
+        margin_grad[slot] += (alpha_pos as f64 * w) as f32;
+    }
     // Pass 3: the gradient. d/ds_ic = alpha e_ic / (C Z_c) for a negative entry and
-    // -alpha e^{a_i - max} / (|P+| Z+_c) at the row's own class.
+    // -alpha_pos e^{a_i - max} / (|P+| Z+_c) at the row's own class.
     m.values.par_chunks_mut(classes).enumerate().for_each(|(i, row)| {
         for (v, &f) in row.iter_mut().zip(neg_factor.iter()) {
             *v *= f;
         }
-        let y = labels[i];
-        let e = ((pos_logit[i] - pos_max[y]) as f64).exp();
-        row[y] = (-(alpha as f64) * e / (with_pos * pos_norm[y])) as f32;
+        row[labels[i]] = (-(alpha_pos as f64) * pos_weight[i]) as f32;
     });
-    KernelOutput { loss: pos_loss / with_pos + neg_loss / classes as f64, scale: 1.0 }
+    KernelOutput { loss: pos_loss / with_pos + neg_loss / classes as f64, scale: 1.0, margin_grad }
 }
 
 fn max_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
