@@ -57,6 +57,8 @@ pub enum LossConfig {
     MarginLoss(MarginLossConfig),
     /// PML's `MultiSimilarityLoss`.
     MultiSimilarityLoss(MultiSimilarityLossConfig),
+    /// PML's `MultipleLosses`: a weighted sum of losses, each with its own miner.
+    MultipleLosses(MultipleLossesConfig),
     /// PML's `NCALoss` (neighbourhood components analysis over the batch).
     NCALoss(NCALossConfig),
     /// PML's `NormalizedSoftmaxLoss`.
@@ -83,6 +85,8 @@ pub enum LossConfig {
     QuadrupletLoss(QuadrupletLossConfig),
     /// PML's `RankedListLoss` (weighted violating positives and negatives of each ranked list).
     RankedListLoss(RankedListLossConfig),
+    /// PML's `SelfSupervisedLoss`: a pair or triplet loss on two augmented views of a batch.
+    SelfSupervisedLoss(SelfSupervisedLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
@@ -124,6 +128,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
+            Self::MultipleLosses(MultipleLossesConfig::joint_default()),
             Self::NCALoss(NCALossConfig::new()),
             Self::NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig::new(0, 0)),
             Self::NPairsLoss(NPairsLossConfig::new()),
@@ -137,6 +142,7 @@ impl LossConfig {
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
             Self::RankedListLoss(RankedListLossConfig::new(0.4, 10.0)),
+            Self::SelfSupervisedLoss(SelfSupervisedLossConfig::default()),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
@@ -169,6 +175,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
+            Self::MultipleLosses(_) => "MultipleLosses",
             Self::NCALoss(_) => "NCALoss",
             Self::NormalizedSoftmaxLoss(_) => "NormalizedSoftmaxLoss",
             Self::NPairsLoss(_) => "NPairsLoss",
@@ -182,6 +189,7 @@ impl LossConfig {
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
             Self::RankedListLoss(_) => "RankedListLoss",
+            Self::SelfSupervisedLoss(_) => "SelfSupervisedLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
@@ -219,6 +227,9 @@ impl LossConfig {
             Self::SphereFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::StaticProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SubCenterArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            // A composite loss: the first of its losses that has class weights or proxies.
+            Self::MultipleLosses(c) => c.losses.iter().find_map(|e| e.loss.classes()),
+            Self::SelfSupervisedLoss(c) => c.loss.classes(),
             _ => None,
         }
     }
@@ -283,6 +294,10 @@ impl LossConfig {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
+            Self::MultipleLosses(c) => {
+                c.losses.iter_mut().for_each(|e| e.loss.set_classes(num_classes, embedding_size))
+            }
+            Self::SelfSupervisedLoss(c) => c.loss.set_classes(num_classes, embedding_size),
             _ => {}
         }
     }
@@ -306,6 +321,8 @@ impl LossConfig {
             Self::SphereFaceLoss(c) => c.validate(),
             Self::StaticProxyNCALoss(c) => c.validate(),
             Self::SubCenterArcFaceLoss(c) => c.validate(),
+            Self::MultipleLosses(c) => c.validate(),
+            Self::SelfSupervisedLoss(c) => c.validate(),
             // Losses without learnable state draw nothing: building them is the check.
             other => other.init(&Device::flex()).map(drop),
         }
@@ -330,6 +347,8 @@ impl LossConfig {
             | Self::LargeMarginSoftmaxLoss(_)
             | Self::SphereFaceLoss(_)
             | Self::SoftTripleLoss(_) => true,
+            Self::MultipleLosses(c) => c.accepts_mined(),
+            Self::SelfSupervisedLoss(_) => false,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
         }
     }
@@ -351,7 +370,9 @@ impl LossConfig {
             | Self::ProxyNCALoss(_)
             | Self::LargeMarginSoftmaxLoss(_)
             | Self::SphereFaceLoss(_)
-            | Self::SoftTripleLoss(_) => false,
+            | Self::SoftTripleLoss(_)
+            | Self::MultipleLosses(_)
+            | Self::SelfSupervisedLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
         }
@@ -380,6 +401,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
+            Self::MultipleLosses(c) => Loss::MultipleLosses(c.init(device)?),
             Self::NCALoss(c) => Loss::NCALoss(c.init()?),
             Self::NormalizedSoftmaxLoss(c) => Loss::NormalizedSoftmaxLoss(c.init(device)?),
             Self::NPairsLoss(c) => Loss::NPairsLoss(c.init()?),
@@ -393,6 +415,7 @@ impl LossConfig {
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),
             Self::RankedListLoss(c) => Loss::RankedListLoss(c.init()?),
+            Self::SelfSupervisedLoss(c) => Loss::SelfSupervisedLoss(c.init(device)?),
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }
