@@ -11,9 +11,9 @@ use burn::tensor::{Device, Distribution, Int, Tensor};
 use common::*;
 use dml::losses::fused::{fused_calls, without_fused};
 use dml::losses::{
-    BatchHardMinerConfig, ContrastiveLossConfig, Distance, LossInput, MetricLoss, Miner,
-    MultiSimilarityLossConfig, NTXentLossConfig, ProxyAnchorLossConfig, Reducer, SupConLossConfig,
-    TripletMarginLossConfig,
+    AMLossConfig, BatchHardMinerConfig, ContrastiveLossConfig, Distance, LossInput, MetricLoss,
+    Miner, MultiSimilarityLossConfig, NTXentLossConfig, ProxyAnchorLossConfig, Reducer,
+    SupConLossConfig, TripletMarginLossConfig,
 };
 
 /// Runs `check` on the fused path, asserting that a fused kernel ran (on the CPU backend), then
@@ -41,6 +41,25 @@ fn proxy_anchor_fixture(file: &str) {
         let grads = loss.backward();
         check_value_and_grad(case, &loss, emb.grad(&grads));
         check_param_grad(case, "proxies", loss_fn.proxies.val().grad(&grads));
+    }
+}
+
+fn am_loss_fixture(file: &str) {
+    let fixture = load(file);
+    for case in &fixture.cases {
+        let device = device();
+        let (input, emb, _) = case_input(case, &device);
+        let loss_fn = config_from(AMLossConfig::new(1, 1), &case.config)
+            .init_with(
+                param_matrix(case, "proxies", &device),
+                param_vector(case, "margins", &device),
+            )
+            .expect("valid config");
+        let loss = loss_fn.forward_input(&input).expect("loss computes");
+        let grads = loss.backward();
+        check_value_and_grad(case, &loss, emb.grad(&grads));
+        check_param_grad(case, "proxies", loss_fn.proxies.val().grad(&grads));
+        check_param_grad(case, "margins", loss_fn.margins.val().grad(&grads));
     }
 }
 
@@ -72,6 +91,7 @@ fn large_fixtures_match_pml_on_both_paths() {
         })
     });
     on_both_paths("ProxyAnchorLoss", || proxy_anchor_fixture("fused_proxy_anchor.json"));
+    on_both_paths("AMLoss", || am_loss_fixture("fused_am_loss.json"));
 }
 
 #[test]
@@ -95,6 +115,7 @@ fn standard_fixtures_match_pml_on_the_composed_path() {
             Box::new(config_from(TripletMarginLossConfig::new(), &case.config).init().unwrap())
         });
         proxy_anchor_fixture("proxy_anchor.json");
+        am_loss_fixture("am_loss.json");
     });
 }
 
