@@ -140,9 +140,12 @@ impl FusedLossBackend for Flex {
         let scale = scale as f32;
         if options.same_set {
             // dX = (G + G^T) X.
-            host::symmetrize(g.storage_mut::<f32>(), rows, scale);
-            let dx =
-                if options.grad_x || options.grad_r { Flex::float_matmul(g, x) } else { unused() };
+            let dx = if options.grad_x || options.grad_r {
+                let h = host::symmetrized(g.storage::<f32>(), rows, scale);
+                Flex::float_matmul(FlexTensor::from_data(TensorData::new(h, [rows, rows])), x)
+            } else {
+                unused()
+            };
             return (loss, margin_grad, dx, unused());
         }
         match &reference_norms {

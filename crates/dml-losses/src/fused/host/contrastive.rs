@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use super::lanes::sum2;
+use super::lanes::{Vectorized, map_aux, sum2_aux, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::FusedReduction;
 
@@ -17,6 +17,81 @@ fn distance(row_sq: f32, col_sq: f32, s: f32) -> f32 {
     if x > 1e-16 { x.sqrt() } else { 0.0 }
 }
 
+/// What an anchor's row shares with its passes.
+#[derive(Clone, Copy)]
+struct Anchor {
+    label: i32,
+    diag: usize,
+    row_sq: f32,
+    pos_margin: f32,
+    neg_margin: f32,
+}
+
+/// Pass 1 over a row: the sums and non-zero counts of both sub-losses.
+struct Sums<'a> {
+    row: &'a mut [f32],
+    labels: &'a [i32],
+    col_sq: &'a [f32],
+    anchor: Anchor,
+}
+
+impl Vectorized for Sums<'_> {
+    type Output = [f64; 4];
+
+    #[inline(always)]
+    fn run(self) -> [f64; 4] {
+        let Sums { row, labels, col_sq, anchor: a } = self;
+        let (pos_sum, neg_sum) = sum2_aux(row, labels, col_sq, |j, v, z, r| {
+            let same = z == a.label;
+            let d = distance(a.row_sq, r, *v);
+            let pos = if same & (j != a.diag) { (d - a.pos_margin).max(0.0) } else { 0.0 };
+            let neg = if same { 0.0 } else { (a.neg_margin - d).max(0.0) };
+            (pos, neg)
+        });
+        let (pos_nz, neg_nz) = sum2_aux(row, labels, col_sq, |j, v, z, r| {
+            let same = z == a.label;
+            let d = distance(a.row_sq, r, *v);
+            let pos = same & (j != a.diag) & (d - a.pos_margin > 0.0);
+            let neg = !same & (a.neg_margin - d > 0.0);
+            (if pos { 1.0 } else { 0.0 }, if neg { 1.0 } else { 0.0 })
+        });
+        [pos_sum as f64, pos_nz as f64, neg_sum as f64, neg_nz as f64]
+    }
+}
+
+/// Pass 2 over a row: `d l / d s_ij = -(d l / d d_ij) / d_ij` (`d d / d s = -1 / d`).
+struct Gradient<'a> {
+    row: &'a mut [f32],
+    labels: &'a [i32],
+    col_sq: &'a [f32],
+    anchor: Anchor,
+    pos_factor: f32,
+    neg_factor: f32,
+}
+
+impl Vectorized for Gradient<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Gradient { row, labels, col_sq, anchor: a, pos_factor, neg_factor } = self;
+        map_aux(row, labels, col_sq, |j, v, z, r| {
+            let same = z == a.label;
+            let d = distance(a.row_sq, r, v);
+            let pos = same & (j != a.diag) & (d - a.pos_margin > 0.0);
+            let neg = !same & (a.neg_margin - d > 0.0);
+            let g = if pos {
+                pos_factor
+            } else if neg {
+                neg_factor
+            } else {
+                0.0
+            };
+            if d > 0.0 { g / d } else { 0.0 }
+        });
+    }
+}
+
 /// The loss and `dl/ds` (left in `m.values`; the returned scale is 1).
 pub(crate) fn contrastive(
     m: &mut PairMatrix<'_>,
@@ -25,32 +100,20 @@ pub(crate) fn contrastive(
     reduction: FusedReduction,
 ) -> KernelOutput {
     let cols = m.cols;
-    let (row_labels, col_labels) = (m.row_labels, m.col_labels);
-    let (row_sq, col_sq) = (m.row_sq, m.col_sq);
-    let diagonal: Vec<usize> = (0..m.rows).map(|i| m.diagonal(i)).collect();
-    // Pass 1: the sums and the non-zero counts of both sub-losses, per row.
+    let (row_labels, col_labels, col_sq) = (m.row_labels, m.col_labels, m.col_sq);
+    let (row_sq, same_set) = (m.row_sq, m.same_set);
+    let anchor = |i: usize| Anchor {
+        label: row_labels[i],
+        diag: if same_set { i } else { usize::MAX },
+        row_sq: row_sq[i],
+        pos_margin,
+        neg_margin,
+    };
     let per_row: Vec<[f64; 4]> = m
         .values
         .par_chunks_mut(cols)
         .enumerate()
-        .map(|(i, row)| {
-            let (yi, diag, qi) = (row_labels[i], diagonal[i], row_sq[i]);
-            let (pos_sum, neg_sum) = sum2(row, |j, v| {
-                let same_label = col_labels[j] == yi;
-                let d = distance(qi, col_sq[j], *v);
-                let pos = if same_label && j != diag { (d - pos_margin).max(0.0) } else { 0.0 };
-                let neg = if same_label { 0.0 } else { (neg_margin - d).max(0.0) };
-                (pos, neg)
-            });
-            let (pos_nz, neg_nz) = sum2(row, |j, v| {
-                let same_label = col_labels[j] == yi;
-                let d = distance(qi, col_sq[j], *v);
-                let pos = same_label && j != diag && d - pos_margin > 0.0;
-                let neg = !same_label && neg_margin - d > 0.0;
-                (f32::from(u8::from(pos)), f32::from(u8::from(neg)))
-            });
-            [pos_sum as f64, pos_nz as f64, neg_sum as f64, neg_nz as f64]
-        })
+        .map(|(i, row)| vectorized(Sums { row, labels: col_labels, col_sq, anchor: anchor(i) }))
         .collect();
     let total = |k: usize| per_row.iter().map(|r| r[k]).sum::<f64>();
     let same = m.same_label_counts();
@@ -59,24 +122,16 @@ pub(crate) fn contrastive(
     let pos_div = reduction.divisor(pos_pairs, total(1));
     let neg_div = reduction.divisor(neg_pairs, total(3));
     let loss = total(0) / pos_div + total(2) / neg_div;
-    // Pass 2: d l / d s_ij = -(d l / d d_ij) / d_ij (d d / d s = -1 / d).
-    let (gp, gn) = ((-1.0 / pos_div) as f32, (1.0 / neg_div) as f32);
+    let (pos_factor, neg_factor) = ((-1.0 / pos_div) as f32, (1.0 / neg_div) as f32);
     m.values.par_chunks_mut(cols).enumerate().for_each(|(i, row)| {
-        let (yi, diag, qi) = (row_labels[i], diagonal[i], row_sq[i]);
-        for (j, v) in row.iter_mut().enumerate() {
-            let same_label = col_labels[j] == yi;
-            let d = distance(qi, col_sq[j], *v);
-            let pos = same_label && j != diag && d - pos_margin > 0.0;
-            let neg = !same_label && neg_margin - d > 0.0;
-            let g = if pos {
-                gp
-            } else if neg {
-                gn
-            } else {
-                0.0
-            };
-            *v = if d > 0.0 { g / d } else { 0.0 };
-        }
+        vectorized(Gradient {
+            row,
+            labels: col_labels,
+            col_sq,
+            anchor: anchor(i),
+            pos_factor,
+            neg_factor,
+        })
     });
     KernelOutput::new(loss, 1.0)
 }

@@ -14,7 +14,7 @@ mod supcon;
 
 pub(crate) use hardest::hardest_per_anchor;
 pub(crate) use pair_matrix::{KernelOutput, PairMatrix};
-pub(crate) use rows::{inverse_norms, remove_radial, scale, scale_columns, symmetrize};
+pub(crate) use rows::{inverse_norms, remove_radial, scale, scale_columns, symmetrized};
 
 use super::PairKernel;
 

@@ -3,10 +3,61 @@
 
 use rayon::prelude::*;
 
-use super::lanes::{finish_lse, max2, sum2};
+use super::lanes::{Vectorized, finish_lse, map, max2, sum2, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::FusedReduction;
 use crate::fused::exp::exp;
+
+/// One anchor's row: its loss, and `dl/ds` written over its similarities.
+struct Row<'a> {
+    row: &'a mut [f32],
+    labels: &'a [i32],
+    label: i32,
+    diag: usize,
+    has_pos: bool,
+    has_neg: bool,
+    alpha: f32,
+    beta: f32,
+    base: f32,
+    avg_non_zero: bool,
+}
+
+impl Vectorized for Row<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let Row { row, labels, label, diag, has_pos, has_neg, alpha, beta, base, avg_non_zero } =
+            self;
+        let (pmax, nmax) = max2(row, labels, |j, s, z| {
+            let same = z == label;
+            let pos = same & (j != diag);
+            let a = if pos { alpha * (base - s) } else { f32::NEG_INFINITY };
+            let b = if same { f32::NEG_INFINITY } else { beta * (s - base) };
+            (a, b)
+        });
+        let (mp, mn) = (pmax.max(0.0), nmax.max(0.0));
+        // Each entry becomes its shifted exponential (0 off the masks).
+        let (sp, sn) = sum2(row, labels, |j, v, z| {
+            let same = z == label;
+            let pos = same & (j != diag);
+            let arg = if pos { alpha * (base - *v) - mp } else { beta * (*v - base) - mn };
+            let e = exp(arg);
+            let e = if pos | !same { e } else { 0.0 };
+            *v = e;
+            (if pos { e } else { 0.0 }, if same { 0.0 } else { e })
+        });
+        let lp = if has_pos { finish_lse(mp, sp, true) / alpha as f64 } else { 0.0 };
+        let ln = if has_neg { finish_lse(mn, sn, true) / beta as f64 } else { 0.0 };
+        let value = lp + ln;
+        let keep = !avg_non_zero || value > 0.0;
+        // d lp / d s_ij = -e_ij / Z_p, d ln / d s_ij = e_ij / Z_n.
+        let gp = if keep && has_pos { -1.0 / ((-mp).exp() + sp) } else { 0.0 };
+        let gn = if keep && has_neg { 1.0 / ((-mn).exp() + sn) } else { 0.0 };
+        map(row, labels, |j, v, z| v * if (z == label) & (j != diag) { gp } else { gn });
+        value
+    }
+}
 
 /// The loss and `dl/ds` (left in `m.values`, times the returned scale).
 pub(crate) fn multi_similarity(
@@ -22,47 +73,24 @@ pub(crate) fn multi_similarity(
         return KernelOutput::zero(m.values);
     }
     let cols = m.cols;
-    let (row_labels, col_labels) = (m.row_labels, m.col_labels);
-    let diagonal: Vec<usize> = (0..m.rows).map(|i| m.diagonal(i)).collect();
+    let (row_labels, col_labels, same_set) = (m.row_labels, m.col_labels, m.same_set);
     let per_row: Vec<f64> = m
         .values
         .par_chunks_mut(cols)
         .enumerate()
         .map(|(i, row)| {
-            let (yi, diag) = (row_labels[i], diagonal[i]);
-            let has_pos = positives[i] > 0;
-            let has_neg = same[i] < cols;
-            let kind = |j: usize| {
-                let same_label = col_labels[j] == yi;
-                (same_label && j != diag, !same_label)
-            };
-            let (pmax, nmax) = max2(row, |j, s| {
-                let (pos, neg) = kind(j);
-                let a = if pos { alpha * (base - s) } else { f32::NEG_INFINITY };
-                let b = if neg { beta * (s - base) } else { f32::NEG_INFINITY };
-                (a, b)
-            });
-            let (mp, mn) = (pmax.max(0.0), nmax.max(0.0));
-            // Each entry becomes its shifted exponential (0 off the masks).
-            let (sp, sn) = sum2(row, |j, v| {
-                let (pos, neg) = kind(j);
-                let arg = if pos { alpha * (base - *v) - mp } else { beta * (*v - base) - mn };
-                let e = if pos || neg { exp(arg) } else { 0.0 };
-                *v = e;
-                (if pos { e } else { 0.0 }, if neg { e } else { 0.0 })
-            });
-            let lp = if has_pos { finish_lse(mp, sp, true) / alpha as f64 } else { 0.0 };
-            let ln = if has_neg { finish_lse(mn, sn, true) / beta as f64 } else { 0.0 };
-            let value = lp + ln;
-            let keep = reduction != FusedReduction::AvgNonZero || value > 0.0;
-            // d lp / d s_ij = -e_ij / Z_p, d ln / d s_ij = e_ij / Z_n.
-            let gp = if keep && has_pos { -1.0 / ((-mp).exp() + sp) } else { 0.0 };
-            let gn = if keep && has_neg { 1.0 / ((-mn).exp() + sn) } else { 0.0 };
-            for (j, v) in row.iter_mut().enumerate() {
-                let (pos, _) = kind(j);
-                *v *= if pos { gp } else { gn };
-            }
-            value
+            vectorized(Row {
+                row,
+                labels: col_labels,
+                label: row_labels[i],
+                diag: if same_set { i } else { usize::MAX },
+                has_pos: positives[i] > 0,
+                has_neg: same[i] < cols,
+                alpha,
+                beta,
+                base,
+                avg_non_zero: reduction == FusedReduction::AvgNonZero,
+            })
         })
         .collect();
     let total: f64 = per_row.iter().sum();

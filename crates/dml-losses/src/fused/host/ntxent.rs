@@ -4,10 +4,68 @@
 
 use rayon::prelude::*;
 
-use super::lanes::{finish_lse, max2, sum2};
+use super::lanes::{Vectorized, finish_lse, map, max2, sum2, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::FusedReduction;
 use crate::fused::exp::exp;
+
+/// One anchor's row: the sum of its positive pairs' losses and how many are non-zero, and
+/// `dl/ds` written over its similarities.
+struct Row<'a> {
+    row: &'a mut [f32],
+    labels: &'a [i32],
+    label: i32,
+    diag: usize,
+    inv_t: f32,
+    avg_non_zero: bool,
+}
+
+impl Vectorized for Row<'_> {
+    type Output = (f64, usize);
+
+    #[inline(always)]
+    fn run(self) -> (f64, usize) {
+        let Row { row, labels, label, diag, inv_t, avg_non_zero } = self;
+        let (_, nmax) = max2(row, labels, |_, s, z| {
+            (0.0, if z != label { s * inv_t } else { f32::NEG_INFINITY })
+        });
+        // Negatives become e^{t - max}; positives keep their similarity for now.
+        let (_, sn) = sum2(row, labels, |_, v, z| {
+            let neg = z != label;
+            let e = exp(*v * inv_t - nmax);
+            *v = if neg { e } else { *v };
+            (0.0, if neg { e } else { 0.0 })
+        });
+        let lse = finish_lse(nmax, sn, false);
+        let (mut sum, mut nonzero, mut sigma_sum) = (0.0f64, 0usize, 0.0f64);
+        let n = row.len().min(labels.len());
+        for (j, (v, &z)) in row[..n].iter_mut().zip(&labels[..n]).enumerate() {
+            if z == label && j != diag {
+                let u = lse - (*v * inv_t) as f64;
+                let value = u.max(0.0) + (-u.abs()).exp().ln_1p();
+                let kept = !avg_non_zero || value > 0.0;
+                let sigma = if kept { 1.0 / (1.0 + (-u).exp()) } else { 0.0 };
+                sum += value;
+                nonzero += usize::from(value > 0.0);
+                sigma_sum += sigma;
+                *v = (-sigma * inv_t as f64) as f32;
+            }
+        }
+        // d l / d t_ik = (sum of the anchor's sigmas) softmax_{N_i}(t)_k for a negative k; the
+        // anchor itself gets 0.
+        let coef = (sigma_sum * inv_t as f64 / sn as f64) as f32;
+        map(row, labels, |j, v, z| {
+            if z != label {
+                v * coef
+            } else if j != diag {
+                v
+            } else {
+                0.0
+            }
+        });
+        (sum, nonzero)
+    }
+}
 
 /// The loss and `dl/ds` (left in `m.values`, times the returned scale).
 pub(crate) fn ntxent(
@@ -21,63 +79,25 @@ pub(crate) fn ntxent(
         return KernelOutput::zero(m.values);
     }
     let cols = m.cols;
-    let inv_t = 1.0 / temperature;
-    let (row_labels, col_labels) = (m.row_labels, m.col_labels);
-    let diagonal: Vec<usize> = (0..m.rows).map(|i| m.diagonal(i)).collect();
+    let (row_labels, col_labels, same_set) = (m.row_labels, m.col_labels, m.same_set);
     let per_row: Vec<(f64, usize)> = m
         .values
         .par_chunks_mut(cols)
         .enumerate()
         .map(|(i, row)| {
-            let (yi, diag) = (row_labels[i], diagonal[i]);
-            let kind = |j: usize| {
-                let same_label = col_labels[j] == yi;
-                (same_label && j != diag, !same_label)
-            };
             if same[i] == cols {
                 // No negative: every positive pair of this anchor is 0 (PML's has-negative mask).
                 row.fill(0.0);
                 return (0.0, 0);
             }
-            let (_, nmax) = max2(row, |j, s| {
-                let (_, neg) = kind(j);
-                (0.0, if neg { s * inv_t } else { f32::NEG_INFINITY })
-            });
-            // Negatives become e^{t - max}; positives keep their similarity for now.
-            let (_, sn) = sum2(row, |j, v| {
-                let (_, neg) = kind(j);
-                let e = exp(*v * inv_t - nmax);
-                if neg {
-                    *v = e;
-                }
-                (0.0, if neg { e } else { 0.0 })
-            });
-            let lse = finish_lse(nmax, sn, false);
-            let (mut sum, mut nonzero, mut sigma_sum) = (0.0f64, 0usize, 0.0f64);
-            for (j, v) in row.iter_mut().enumerate() {
-                let (pos, neg) = kind(j);
-                if pos {
-                    let u = lse - (*v * inv_t) as f64;
-                    let value = u.max(0.0) + (-u.abs()).exp().ln_1p();
-                    let kept = reduction != FusedReduction::AvgNonZero || value > 0.0;
-                    let sigma = if kept { 1.0 / (1.0 + (-u).exp()) } else { 0.0 };
-                    sum += value;
-                    nonzero += usize::from(value > 0.0);
-                    sigma_sum += sigma;
-                    *v = (-sigma * inv_t as f64) as f32;
-                } else if !neg {
-                    *v = 0.0;
-                }
-            }
-            // d l / d t_ik = (sum of the anchor's sigmas) softmax_{N_i}(t)_k for a negative k.
-            let coef = (sigma_sum * inv_t as f64 / sn as f64) as f32;
-            for (j, v) in row.iter_mut().enumerate() {
-                let (_, neg) = kind(j);
-                if neg {
-                    *v *= coef;
-                }
-            }
-            (sum, nonzero)
+            vectorized(Row {
+                row,
+                labels: col_labels,
+                label: row_labels[i],
+                diag: if same_set { i } else { usize::MAX },
+                inv_t: 1.0 / temperature,
+                avg_non_zero: reduction == FusedReduction::AvgNonZero,
+            })
         })
         .collect();
     let total: f64 = per_row.iter().map(|r| r.0).sum();

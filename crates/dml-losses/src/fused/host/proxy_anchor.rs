@@ -9,7 +9,7 @@
 
 use rayon::prelude::*;
 
-use super::lanes::finish_lse;
+use super::lanes::{Vectorized, finish_lse, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::exp::exp;
 
@@ -51,14 +51,8 @@ pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, logits: &ProxyLogits<'_>) -> 
         .fold(
             || vec![f32::NEG_INFINITY; classes],
             |mut acc, (task, block)| {
-                for (r, row) in block.chunks_exact_mut(classes).enumerate() {
-                    let y = labels[task * ROWS_PER_TASK + r];
-                    let saved = std::mem::replace(&mut row[y], f32::NEG_INFINITY);
-                    for (a, &s) in acc.iter_mut().zip(row.iter()) {
-                        *a = a.max(s);
-                    }
-                    row[y] = saved;
-                }
+                let labels = &labels[task * ROWS_PER_TASK..];
+                vectorized(ColumnMax { acc: &mut acc, block, labels, classes });
                 acc
             },
         )
@@ -75,17 +69,15 @@ pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, logits: &ProxyLogits<'_>) -> 
         .fold(
             || vec![0f32; classes],
             |mut acc, (task, block)| {
-                for (r, row) in block.chunks_exact_mut(classes).enumerate() {
-                    let y = labels[task * ROWS_PER_TASK + r];
-                    row[y] = f32::NEG_INFINITY;
-                    for ((a, v), &o) in acc.iter_mut().zip(row.iter_mut()).zip(offset.iter()) {
-                        let e = exp(alpha * *v + o);
-                        *v = e;
-                        *a += e;
-                    }
-                    acc[y] -= row[y];
-                    row[y] = 0.0;
-                }
+                let labels = &labels[task * ROWS_PER_TASK..];
+                vectorized(ColumnExpSum {
+                    acc: &mut acc,
+                    block,
+                    labels,
+                    classes,
+                    alpha,
+                    offset: &offset,
+                });
                 acc
             },
         )
@@ -141,12 +133,85 @@ pub(crate) fn proxy_anchor(m: &mut PairMatrix<'_>, logits: &ProxyLogits<'_>) -> 
     // Pass 3: the gradient. d/ds_ic = alpha e_ic / (C Z_c) for a negative entry and
     // -alpha_pos e^{a_i - max} / (|P+| Z+_c) at the row's own class.
     m.values.par_chunks_mut(classes).enumerate().for_each(|(i, row)| {
-        for (v, &f) in row.iter_mut().zip(neg_factor.iter()) {
-            *v *= f;
-        }
+        vectorized(ScaleColumns { row, factors: &neg_factor });
         row[labels[i]] = (-(alpha_pos as f64) * pos_weight[i]) as f32;
     });
     KernelOutput { loss: pos_loss / with_pos + neg_loss / classes as f64, scale: 1.0, margin_grad }
+}
+
+/// Pass 1 over a block of rows: the column maxima, each row's own class left out.
+struct ColumnMax<'a> {
+    acc: &'a mut [f32],
+    block: &'a mut [f32],
+    labels: &'a [usize],
+    classes: usize,
+}
+
+impl Vectorized for ColumnMax<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let ColumnMax { acc, block, labels, classes } = self;
+        for (row, &y) in block.chunks_exact_mut(classes).zip(labels) {
+            let saved = std::mem::replace(&mut row[y], f32::NEG_INFINITY);
+            let n = acc.len().min(row.len());
+            for (a, &s) in acc[..n].iter_mut().zip(&row[..n]) {
+                *a = if s > *a { s } else { *a };
+            }
+            row[y] = saved;
+        }
+    }
+}
+
+/// Pass 2 over a block of rows: each negative entry replaced by its shifted exponential, added
+/// to its column's sum; the row's own class set to 0.
+struct ColumnExpSum<'a> {
+    acc: &'a mut [f32],
+    block: &'a mut [f32],
+    labels: &'a [usize],
+    classes: usize,
+    alpha: f32,
+    offset: &'a [f32],
+}
+
+impl Vectorized for ColumnExpSum<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let ColumnExpSum { acc, block, labels, classes, alpha, offset } = self;
+        for (row, &y) in block.chunks_exact_mut(classes).zip(labels) {
+            row[y] = f32::NEG_INFINITY;
+            let n = acc.len().min(row.len()).min(offset.len());
+            let (acc, row, offset) = (&mut acc[..n], &mut row[..n], &offset[..n]);
+            for ((a, v), &o) in acc.iter_mut().zip(row.iter_mut()).zip(offset) {
+                let e = exp(alpha * *v + o);
+                *v = e;
+                *a += e;
+            }
+            acc[y] -= row[y];
+            row[y] = 0.0;
+        }
+    }
+}
+
+/// Pass 3 over a row: each entry times its column's factor.
+struct ScaleColumns<'a> {
+    row: &'a mut [f32],
+    factors: &'a [f32],
+}
+
+impl Vectorized for ScaleColumns<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let n = self.row.len().min(self.factors.len());
+        for (v, &f) in self.row[..n].iter_mut().zip(&self.factors[..n]) {
+            *v *= f;
+        }
+    }
 }
 
 fn max_into(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {

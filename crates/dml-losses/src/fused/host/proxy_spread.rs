@@ -4,9 +4,43 @@
 
 use rayon::prelude::*;
 
-use super::lanes::{finish_lse, max2, sum2};
+use super::lanes::{Vectorized, finish_lse, map, max2, sum2, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::exp::exp;
+
+/// One class's row: its term and `d/dm_c`, and `dl/ds` written over its similarities.
+struct Row<'a> {
+    row: &'a mut [f32],
+    /// The column labels (only their count matters: one per class).
+    columns: &'a [i32],
+    class: usize,
+    offset: f32,
+    per_row: f64,
+}
+
+impl Vectorized for Row<'_> {
+    type Output = (f64, f32);
+
+    #[inline(always)]
+    fn run(self) -> (f64, f32) {
+        let Row { row, columns, class, offset, per_row } = self;
+        let (max, _) = max2(row, columns, |k, s, _| {
+            (if k != class { s + offset } else { f32::NEG_INFINITY }, 0.0)
+        });
+        let shift = max.max(0.0);
+        let (sum, _) = sum2(row, columns, |k, v, _| {
+            let e = if k != class { exp(*v + offset - shift) } else { 0.0 };
+            *v = e;
+            (e, 0.0)
+        });
+        let value = finish_lse(shift, sum, true);
+        // d/ds_ck = weight / C * e_ck / Z_c, d/dm_c = -(the row's sum of those).
+        let z = (-(shift as f64)).exp() + sum as f64;
+        let factor = (per_row / z) as f32;
+        map(row, columns, |_, v, _| v * factor);
+        (value * per_row, -(per_row * sum as f64 / z) as f32)
+    }
+}
 
 /// The loss and `dl/ds` (left in `m.values`; the returned scale is 1), and `dl/dm_c`.
 pub(crate) fn proxy_spread(
@@ -15,30 +49,14 @@ pub(crate) fn proxy_spread(
     delta: f32,
     weight: f32,
 ) -> KernelOutput {
-    let classes = m.rows;
-    let per_row = weight as f64 / classes as f64;
+    let per_row = weight as f64 / m.rows as f64;
+    let columns = m.col_labels;
     let rows: Vec<(f64, f32)> = m
         .values
         .par_chunks_mut(m.cols)
         .enumerate()
         .map(|(c, row)| {
-            let offset = delta - class_margins[c];
-            let (max, _) =
-                max2(row, |k, s| (if k != c { s + offset } else { f32::NEG_INFINITY }, 0.0));
-            let shift = max.max(0.0);
-            let (sum, _) = sum2(row, |k, v| {
-                let e = if k != c { exp(*v + offset - shift) } else { 0.0 };
-                *v = e;
-                (e, 0.0)
-            });
-            let value = finish_lse(shift, sum, true);
-            // d/ds_ck = weight / C * e_ck / Z_c, d/dm_c = -(the row's sum of those).
-            let z = (-(shift as f64)).exp() + sum as f64;
-            let factor = (per_row / z) as f32;
-            for v in row.iter_mut() {
-                *v *= factor;
-            }
-            (value * per_row, -(per_row * sum as f64 / z) as f32)
+            vectorized(Row { row, columns, class: c, offset: delta - class_margins[c], per_row })
         })
         .collect();
     KernelOutput {

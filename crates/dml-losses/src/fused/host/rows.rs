@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::lanes::{Vectorized, dot, vectorized};
 use crate::ops::NORMALIZE_EPS;
 
 /// `1 / max(|r_j|, 1e-12)` for each row of a `[m, d]` matrix (as `l2_normalize`), and whether
@@ -11,36 +12,94 @@ pub(crate) fn inverse_norms(r: &[f32], d: usize) -> (Vec<f32>, Vec<bool>) {
     let eps = NORMALIZE_EPS as f32;
     r.par_chunks(d.max(1))
         .map(|row| {
-            let sq: f32 = row.iter().map(|v| v * v).sum();
+            let sq = vectorized(Dot(row, row));
             let clamped = sq < eps * eps;
             (1.0 / sq.max(eps * eps).sqrt(), clamped)
         })
         .unzip()
 }
 
-/// Multiplies column `j` of a `[rows, cols]` matrix by `scale[j] * factor`.
-pub(crate) fn scale_columns(values: &mut [f32], cols: usize, scale: &[f32], factor: f32) {
-    values.par_chunks_mut(cols).for_each(|row| {
-        for (v, &s) in row.iter_mut().zip(scale) {
-            *v *= s * factor;
-        }
-    });
+struct Dot<'a>(&'a [f32], &'a [f32]);
+
+impl Vectorized for Dot<'_> {
+    type Output = f32;
+
+    #[inline(always)]
+    fn run(self) -> f32 {
+        dot(self.0, self.1)
+    }
 }
 
-/// Replaces a square `[n, n]` matrix `G` by `(G + G^T) * factor`: in the same set an embedding
-/// is both a row and a column of `S = X X^T`, and `dX = (G + G^T) X` takes one matrix product.
-pub(crate) fn symmetrize(values: &mut [f32], n: usize, factor: f32) {
-    const TILE: usize = 64;
-    for bi in (0..n).step_by(TILE) {
-        for bj in (bi..n).step_by(TILE) {
-            for i in bi..(bi + TILE).min(n) {
-                let start = if bi == bj { i } else { bj };
-                for j in start..(bj + TILE).min(n) {
-                    let sum = (values[i * n + j] + values[j * n + i]) * factor;
-                    values[i * n + j] = sum;
-                    values[j * n + i] = sum;
-                }
+/// A row times a per-column factor and a constant.
+struct ScaleRow<'a> {
+    row: &'a mut [f32],
+    scale: &'a [f32],
+    factor: f32,
+}
+
+impl Vectorized for ScaleRow<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let n = self.row.len().min(self.scale.len());
+        for (v, &s) in self.row[..n].iter_mut().zip(&self.scale[..n]) {
+            *v *= s * self.factor;
+        }
+    }
+}
+
+/// Multiplies column `j` of a `[rows, cols]` matrix by `scale[j] * factor`.
+pub(crate) fn scale_columns(values: &mut [f32], cols: usize, scale: &[f32], factor: f32) {
+    values.par_chunks_mut(cols).for_each(|row| vectorized(ScaleRow { row, scale, factor }));
+}
+
+/// Rows per rayon task of [`symmetrized`].
+const TILE: usize = 32;
+
+/// `(G + G^T) * factor` for a square `[n, n]` matrix `G`, as a new matrix: in the same set an
+/// embedding is both a row and a column of `S = X X^T`, and `dX = (G + G^T) X` takes one matrix
+/// product. Tiles of rows in parallel; each reads its rows of `G` and the same columns of `G`.
+pub(crate) fn symmetrized(values: &[f32], n: usize, factor: f32) -> Vec<f32> {
+    let mut out = vec![0f32; n * n];
+    out.par_chunks_mut(TILE * n).enumerate().for_each(|(t, block)| {
+        let first = t * TILE;
+        let rows = block.len() / n.max(1);
+        for (r, out_row) in block.chunks_exact_mut(n).enumerate() {
+            out_row.copy_from_slice(&values[(first + r) * n..(first + r + 1) * n]);
+        }
+        // Add the transpose, reading G row by row (contiguous) for this tile's columns.
+        for (k, g_row) in values.chunks_exact(n).enumerate() {
+            let column = &g_row[first..first + rows];
+            for (r, &g) in column.iter().enumerate() {
+                block[r * n + k] += g;
             }
+        }
+        if factor != 1.0 {
+            for v in block.iter_mut() {
+                *v *= factor;
+            }
+        }
+    });
+    out
+}
+
+/// The backward pass of `r^_j = r_j / |r_j|` for one row (see [`remove_radial`]).
+struct Radial<'a> {
+    a: &'a mut [f32],
+    r: &'a [f32],
+    inverse: f32,
+}
+
+impl Vectorized for Radial<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let k = dot(self.a, self.r) * self.inverse * self.inverse;
+        let n = self.a.len().min(self.r.len());
+        for (x, &y) in self.a[..n].iter_mut().zip(&self.r[..n]) {
+            *x -= k * y;
         }
     }
 }
@@ -50,13 +109,8 @@ pub(crate) fn symmetrize(values: &mut [f32], n: usize, factor: f32) {
 /// radial part removed; rows whose norm was clamped keep `a_j`.
 pub(crate) fn remove_radial(a: &mut [f32], r: &[f32], inverse: &[f32], clamped: &[bool], d: usize) {
     a.par_chunks_mut(d.max(1)).zip(r.par_chunks(d.max(1))).enumerate().for_each(|(j, (aj, rj))| {
-        if clamped[j] {
-            return;
-        }
-        let dot: f32 = aj.iter().zip(rj).map(|(x, y)| x * y).sum();
-        let k = dot * inverse[j] * inverse[j];
-        for (x, &y) in aj.iter_mut().zip(rj) {
-            *x -= k * y;
+        if !clamped[j] {
+            vectorized(Radial { a: aj, r: rj, inverse: inverse[j] });
         }
     });
 }

@@ -4,10 +4,55 @@
 
 use rayon::prelude::*;
 
-use super::lanes::{finish_lse, max2, sum2};
+use super::lanes::{Vectorized, finish_lse, map, max2, sum2, vectorized};
 use super::{KernelOutput, PairMatrix};
 use crate::fused::FusedReduction;
 use crate::fused::exp::exp;
+
+/// One anchor's row (with at least one positive): its loss, and `dl/ds` written over its
+/// similarities.
+struct Row<'a> {
+    row: &'a mut [f32],
+    labels: &'a [i32],
+    label: i32,
+    diag: usize,
+    positives: usize,
+    inv_t: f32,
+    avg_non_zero: bool,
+}
+
+impl Vectorized for Row<'_> {
+    type Output = f64;
+
+    #[inline(always)]
+    fn run(self) -> f64 {
+        let Row { row, labels, label, diag, positives, inv_t, avg_non_zero } = self;
+        let (tmax, _) = max2(row, labels, |j, s, _| {
+            (if j != diag { s * inv_t } else { f32::NEG_INFINITY }, 0.0)
+        });
+        // Every kept entry becomes e^{t - max}; the positives' t are summed on the way.
+        let (se, pos_t) = sum2(row, labels, |j, v, z| {
+            let keep = j != diag;
+            let t = *v * inv_t;
+            let e = if keep { exp(t - tmax) } else { 0.0 };
+            *v = e;
+            (e, if keep & (z == label) { t } else { 0.0 })
+        });
+        let lse = finish_lse(tmax, se, false);
+        let value = -(pos_t as f64 - positives as f64 * lse) / positives as f64;
+        if avg_non_zero && value <= 0.0 {
+            row.fill(0.0);
+            return value;
+        }
+        // d l / d t_ij = softmax_{K_i}(t)_j - [j in P_i] / |P_i|.
+        let (inv_se, inv_p) = (1.0 / se, 1.0 / positives as f32);
+        map(row, labels, |j, v, z| {
+            let pos = (j != diag) & (z == label);
+            (v * inv_se - if pos { inv_p } else { 0.0 }) * inv_t
+        });
+        value
+    }
+}
 
 /// The loss and `dl/ds` (left in `m.values`, times the returned scale).
 pub(crate) fn supcon(
@@ -23,44 +68,25 @@ pub(crate) fn supcon(
         return KernelOutput::zero(m.values);
     }
     let cols = m.cols;
-    let inv_t = 1.0 / temperature;
-    let (row_labels, col_labels) = (m.row_labels, m.col_labels);
-    let diagonal: Vec<usize> = (0..m.rows).map(|i| m.diagonal(i)).collect();
+    let (row_labels, col_labels, same_set) = (m.row_labels, m.col_labels, m.same_set);
     let per_row: Vec<f64> = m
         .values
         .par_chunks_mut(cols)
         .enumerate()
         .map(|(i, row)| {
-            let (yi, diag) = (row_labels[i], diagonal[i]);
-            let npos = positives[i];
-            if npos == 0 {
+            if positives[i] == 0 {
                 row.fill(0.0);
                 return 0.0;
             }
-            let (tmax, _) =
-                max2(row, |j, s| (if j != diag { s * inv_t } else { f32::NEG_INFINITY }, 0.0));
-            // Every kept entry becomes e^{t - max}; the positives' t are summed on the way.
-            let (se, pos_t) = sum2(row, |j, v| {
-                let keep = j != diag;
-                let t = *v * inv_t;
-                let pos = keep && col_labels[j] == yi;
-                let e = if keep { exp(t - tmax) } else { 0.0 };
-                *v = e;
-                (e, if pos { t } else { 0.0 })
-            });
-            let lse = finish_lse(tmax, se, false);
-            let value = -(pos_t as f64 - npos as f64 * lse) / npos as f64;
-            if reduction == FusedReduction::AvgNonZero && value <= 0.0 {
-                row.fill(0.0);
-                return value;
-            }
-            // d l / d t_ij = softmax_{K_i}(t)_j - [j in P_i] / |P_i|.
-            let (inv_se, inv_p) = (1.0 / se, 1.0 / npos as f32);
-            for (j, v) in row.iter_mut().enumerate() {
-                let pos = j != diag && col_labels[j] == yi;
-                *v = (*v * inv_se - if pos { inv_p } else { 0.0 }) * inv_t;
-            }
-            value
+            vectorized(Row {
+                row,
+                labels: col_labels,
+                label: row_labels[i],
+                diag: if same_set { i } else { usize::MAX },
+                positives: positives[i],
+                inv_t: 1.0 / temperature,
+                avg_non_zero: reduction == FusedReduction::AvgNonZero,
+            })
         })
         .collect();
     let total: f64 = per_row.iter().sum();
