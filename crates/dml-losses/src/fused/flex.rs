@@ -33,8 +33,7 @@ fn labels(t: &FlexTensor) -> Vec<i32> {
 
 /// Squared L2 norm of each row of a `[n, d]` tensor.
 fn squared_norms(t: &FlexTensor, d: usize) -> Vec<f32> {
-    let t = contiguous(t);
-    t.storage::<f32>().chunks_exact(d.max(1)).map(|row| row.iter().map(|v| v * v).sum()).collect()
+    host::squared_norms(contiguous(t).storage::<f32>(), d)
 }
 
 fn dims(t: &FlexTensor) -> (usize, usize) {

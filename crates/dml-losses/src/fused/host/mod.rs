@@ -14,7 +14,9 @@ mod supcon;
 
 pub(crate) use hardest::hardest_per_anchor;
 pub(crate) use pair_matrix::{KernelOutput, PairMatrix};
-pub(crate) use rows::{inverse_norms, remove_radial, scale, scale_columns, symmetrized};
+pub(crate) use rows::{
+    inverse_norms, remove_radial, scale, scale_columns, squared_norms, symmetrized,
+};
 
 use super::PairKernel;
 

@@ -19,6 +19,11 @@ pub(crate) fn inverse_norms(r: &[f32], d: usize) -> (Vec<f32>, Vec<bool>) {
         .unzip()
 }
 
+/// `|r_j|^2` for each row of a `[m, d]` matrix.
+pub(crate) fn squared_norms(r: &[f32], d: usize) -> Vec<f32> {
+    r.par_chunks(d.max(1)).map(|row| vectorized(Dot(row, row))).collect()
+}
+
 struct Dot<'a>(&'a [f32], &'a [f32]);
 
 impl Vectorized for Dot<'_> {
