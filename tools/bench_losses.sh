@@ -6,7 +6,10 @@
 # repeats; the matrix-product-bound rows (ProxyAnchor, the plain products) also get GFLOP/s and
 # the fraction of the same side's best plain matrix-product rate.
 #
-#   bash tools/bench_losses.sh                 # THREADS=2, REPEATS=3, peer: PyTorch 2.11 + PML 2.9.0
+#   bash tools/bench_losses.sh                 # THREADS=2, REPEATS=3, peer: the newest PyTorch
+#                                              # (2.15.0) + PML 2.9.0, from tools/setup_peer.sh
+#   PEER=libtorch bash tools/bench_losses.sh   # peer: tools/setup_libtorch.sh's PyTorch 2.11
+#                                              # (PML 2.9.0 added to that environment)
 #   PEER=debian bash tools/bench_losses.sh     # peer: Debian's PyTorch 1.13 (tools/setup_python.sh)
 #   FILTER=proxy_anchor_c11318 bash tools/bench_losses.sh   # criterion filter (PML runs every row)
 set -euo pipefail
@@ -16,13 +19,18 @@ threads=${THREADS:-2}
 repeats=${REPEATS:-3}
 target=${CARGO_TARGET_DIR:-$here/target}
 work=$(mktemp -d)
-if [ "${PEER:-venv}" = debian ]; then
-  bash tools/setup_python.sh >/dev/null
-  python=(env PYTHONPATH="$here/.pydeps" /usr/bin/python3)
-else
-  eval "$(bash tools/setup_libtorch.sh --env)"
-  python=("$VIRTUAL_ENV/bin/python")
-fi
+case "${PEER:-latest}" in
+  debian)
+    bash tools/setup_python.sh >/dev/null
+    python=(env PYTHONPATH="$here/.pydeps" /usr/bin/python3) ;;
+  libtorch)
+    eval "$(bash tools/setup_libtorch.sh --env)"
+    "$VIRTUAL_ENV/bin/python" -c "import pytorch_metric_learning" 2>/dev/null \
+      || "$VIRTUAL_ENV/bin/python" -m pip install -q --no-deps pytorch-metric-learning==2.9.0
+    python=("$VIRTUAL_ENV/bin/python") ;;
+  *)
+    python=("$(bash tools/setup_peer.sh)") ;;
+esac
 cargo bench --locked --bench losses --no-run >/dev/null 2>&1
 for r in $(seq "$repeats"); do
   echo "== repeat $r of $repeats: dml" >&2

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Gradients, Int, Tensor};
 use dml::losses::{
     BatchHardMinerConfig, HardestNegativeMinerConfig, LossInput, MetricLoss, Mined, Miner,
     MultiSimilarityMinerConfig, PairMarginMinerConfig, SemihardNegativeMinerConfig,
@@ -120,15 +120,17 @@ pub const FLOAT32_LIMIT_FACTOR: f64 = 100.0;
 
 /// Whether `case` (of the fixture file this thread loaded) is one of the cases that sit at
 /// float32's limit (near-identical embeddings through cosine similarity, logits scaled by 1024),
-/// listed with the reason in `tests/fixtures/losses/float32_limits.json`, *and* the suite runs on
-/// a backend other than the CPU reference (`DML_TEST_DEVICE` names one). On the CPU every case is
-/// held to the tolerance.
-/// Elsewhere such a case's rounding follows that backend's kernels: it is reported, and held to
+/// listed with the reason in `tests/fixtures/losses/float32_limits.json`, *and* the matrix
+/// products run on other kernels than the reference's: a backend other than the CPU
+/// (`DML_TEST_DEVICE` names one), or the CPU backend on a processor with AVX-512, where `gemm`
+/// picks its AVX-512 micro-kernel (the fixtures were validated on its AVX2/FMA kernel). With the
+/// reference kernels every case is held to the tolerance.
+/// Elsewhere such a case's rounding follows those kernels: it is reported, and held to
 /// [`FLOAT32_LIMIT_FACTOR`] times the tolerance.
 pub fn float32_limited(case: &str) -> bool {
     let other_backend = std::env::var("DML_TEST_DEVICE")
         .is_ok_and(|name| !matches!(name.to_ascii_lowercase().as_str(), "cpu" | "flex"));
-    if !other_backend {
+    if !(other_backend || cpu_gemm_is_avx512()) {
         return false;
     }
     static LIST: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
@@ -140,6 +142,19 @@ pub fn float32_limited(case: &str) -> bool {
     });
     let key = CURRENT_FIXTURE.with(|f| format!("{}:{case}", f.borrow()));
     list["cases"].get(&key).is_some()
+}
+
+/// True when the CPU backend's matrix products run `gemm`'s AVX-512 micro-kernel (Burn's
+/// `x86-v4` feature, chosen at run time on a processor with AVX-512F).
+pub fn cpu_gemm_is_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 thread_local! {
@@ -189,22 +204,48 @@ pub fn check_value_and_grad(case: &Case, loss: &Tensor<1>, grad: Option<Tensor<2
     assert_close(&format!("{} grad", case.name), &actual, &expected);
 }
 
+/// The input of a case: its batch, mined by the miner the case names (if any), compared with the
+/// reference set stored in `extra` (`ref_embeddings`, `ref_labels`) when there is one. Returns the
+/// input, the embeddings and the reference embeddings (both tracking gradients).
+pub fn case_input(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Tensor<2>>) {
+    let emb = matrix(&case.embeddings, device).require_grad();
+    let y = labels(&case.labels, device);
+    let mut input = LossInput::new(emb.clone(), y.clone());
+    if let Some(mined) = mine(case, &emb, &y) {
+        input = input.with_mined(mined);
+    }
+    let mut reference = None;
+    if let Some(r) = case.extra.get("ref_embeddings") {
+        let r = matrix(&rows(r), device).require_grad();
+        let ry: Vec<i64> = numbers(&case.extra["ref_labels"]).iter().map(|&v| v as i64).collect();
+        input = input.with_reference(r.clone(), labels(&ry, device));
+        reference = Some(r);
+    }
+    (input, emb, reference)
+}
+
+/// Compares the gradient of the reference embeddings when the case has one (`extra.grad_ref`).
+pub fn check_ref_grad(case: &Case, reference: Option<Tensor<2>>, grads: &Gradients) {
+    if let (Some(r), Some(expected)) = (reference, case.extra.get("grad_ref")) {
+        let expected: Vec<f64> = rows(expected).into_iter().flatten().collect();
+        let actual = r.grad(grads).map_or_else(|| vec![0.0; expected.len()], |g| values(&g));
+        assert_close(&format!("{} ref grad", case.name), &actual, &expected);
+    }
+}
+
 /// Checks every case of a fixture for a loss without learnable state: builds the loss the case
-/// configures, feeds it the case's batch (mined by the case's miner, if it names one), and
-/// compares the value and the embedding gradient.
+/// configures, feeds it the case's input ([`case_input`]: mined, against a reference set when
+/// the case has one), and compares the value and the gradients of the embeddings and of the
+/// reference embeddings.
 pub fn run_loss_fixture(file: &str, build: impl Fn(&Case) -> Box<dyn MetricLoss>) {
     let fixture = load(file);
     for case in &fixture.cases {
         let device = device();
-        let emb = matrix(&case.embeddings, &device).require_grad();
-        let y = labels(&case.labels, &device);
-        let mut input = LossInput::new(emb.clone(), y.clone());
-        if let Some(mined) = mine(case, &emb, &y) {
-            input = input.with_mined(mined);
-        }
+        let (input, emb, reference) = case_input(case, &device);
         let loss = build(case).forward_input(&input).expect("loss computes");
         let grads = loss.backward();
         check_value_and_grad(case, &loss, emb.grad(&grads));
+        check_ref_grad(case, reference, &grads);
     }
 }
 

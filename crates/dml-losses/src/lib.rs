@@ -23,6 +23,7 @@
 
 pub mod distance;
 pub mod error;
+pub mod fused;
 pub mod loss;
 pub mod miner;
 pub mod ops;

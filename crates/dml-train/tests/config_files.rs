@@ -39,6 +39,32 @@ fn every_example_configuration_resolves_to_what_it_says() {
     assert_eq!(c.memory.as_ref().map(|m| m.memory_size), Some(8192));
     let c = resolve("fashion_mnist_multi_similarity.toml", &[]);
     assert!(matches!(c.miner, Some(MinerConfig::MultiSimilarityMiner(_))));
+    let c = resolve("cub_triplet_classifier_joint.toml", &[]);
+    let LossConfig::MultipleLosses(m) = &c.loss else { panic!("{:?}", c.loss) };
+    let (metric, classifier) = (&m.losses[0], &m.losses[1]);
+    assert!(matches!(&metric.loss, LossConfig::TripletMarginLoss(t) if t.margin == 0.1));
+    assert!(
+        matches!(&metric.miner, Some(MinerConfig::MultiSimilarityMiner(s)) if s.epsilon == 0.1)
+    );
+    assert!(matches!(classifier.loss, LossConfig::SoftmaxLoss(_)) && classifier.miner.is_none());
+    assert_eq!((metric.weight, classifier.weight), (1.0, 0.5));
+    assert_eq!((c.optim.head.lr_mult, c.optim.loss.lr_mult), (10.0, 10.0));
+    assert!(c.miner.is_none());
+}
+
+#[test]
+fn every_file_in_configs_resolves_and_validates() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("configs/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml") || n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 6, "{names:?}");
+    for name in names {
+        resolve(&name, &[]).validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
 }
 
 #[test]

@@ -132,6 +132,59 @@ impl Distance {
         }
     }
 
+    /// True for the cosine similarity, under either of its names (`Cosine`, or `DotProduct` of
+    /// normalized embeddings): the similarity the fused kernels compute.
+    pub fn is_cosine(&self) -> bool {
+        matches!(self, Self::Cosine | Self::DotProduct { normalize_embeddings: true })
+    }
+
+    /// True for the L2 distance (`p = 2`; not another Minkowski order) of normalized
+    /// embeddings raised to `power`: the distance the fused kernels compute.
+    pub fn is_normalized_l2(&self, power: f64) -> bool {
+        matches!(
+            self,
+            Self::Lp { normalize_embeddings: true, power: q, p } if *q == power && *p == 2.0
+        )
+    }
+
+    /// The distance between row `i` of `a` and row `i` of `b` for every `i`: the diagonal of
+    /// [`Distance::matrix`]`(a, b)`, from explicit differences (exact for near-identical rows,
+    /// and `O(n d)` instead of a whole matrix).
+    ///
+    /// # Shapes
+    /// - `a`, `b`: `[n, d]` -> `[n, 1]`
+    pub fn paired(&self, a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
+        let (a, b) = (self.maybe_normalize(a), self.maybe_normalize(b));
+        match self {
+            Self::Lp { power, p, .. } if *p != 2.0 => {
+                let diff = (a - b).abs();
+                let d = if *p == 1.0 {
+                    diff.sum_dim(1)
+                } else {
+                    safe_root(diff.powf_scalar(*p).sum_dim(1), *p)
+                };
+                if *power == 1.0 { d } else { d.powf_scalar(*power) }
+            }
+            Self::Lp { power, .. } => {
+                let sq = (a - b).square().sum_dim(1);
+                if *power == 2.0 {
+                    sq
+                } else if *power == 1.0 {
+                    safe_sqrt(sq)
+                } else {
+                    safe_sqrt(sq).powf_scalar(*power)
+                }
+            }
+            Self::Cosine | Self::DotProduct { .. } => (a * b).sum_dim(1),
+            Self::Snr { .. } => {
+                let a = a.clone() - a.mean_dim(1);
+                let b = b.clone() - b.mean_dim(1);
+                let noise = a.clone().square().sum_dim(1).clamp_min(SNR_MIN_VARIANCE);
+                (a - b).square().sum_dim(1) / noise
+            }
+        }
+    }
+
     /// Normalizes `x` if this distance normalizes its inputs, else returns it unchanged.
     ///
     /// # Shapes
@@ -438,6 +491,30 @@ mod tests {
             for (j, b) in row.iter().enumerate() {
                 let a = big[(30 + i) * 40 + j];
                 assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn paired_is_the_diagonal_of_the_matrix_for_every_p_and_only_p_2_is_the_kernels_l2() {
+        let device = Device::flex();
+        let a =
+            Tensor::<2>::from_floats([[1.0, -2.0, 0.5], [0.3, 0.3, 0.3], [2.0, 0.0, 1.0]], &device);
+        let b =
+            Tensor::<2>::from_floats([[0.0, 1.0, 2.0], [0.3, 0.3, 0.3], [-1.0, 0.5, 0.0]], &device);
+        for p in [1.0, 2.0, 3.0] {
+            for (normalize_embeddings, power) in [(false, 1.0), (true, 1.0), (false, 2.0)] {
+                let d = Distance::Lp { normalize_embeddings, power, p };
+                let pairs = vals(d.paired(a.clone(), b.clone()));
+                let full = vals(d.matrix(a.clone(), b.clone()));
+                for i in 0..3 {
+                    let want = full[i * 3 + i];
+                    assert!(
+                        (pairs[i] - want).abs() <= 1e-5 * want.abs().max(1.0),
+                        "{d:?}: {pairs:?}"
+                    );
+                }
+                assert_eq!(d.is_normalized_l2(power), normalize_embeddings && p == 2.0, "{d:?}");
             }
         }
     }

@@ -4,4 +4,4 @@ mod batched;
 mod kind;
 
 pub use batched::BatchedDistance;
-pub use kind::Distance;
+pub use kind::{Distance, EXACT_DIFFERENCE_LIMIT};

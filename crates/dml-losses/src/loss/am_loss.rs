@@ -1,11 +1,12 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::classification::{check_class_counts, normal_matrix};
 use super::proxy_common::{check_given_proxies, check_proxy_input, proxy_pos_neg_terms};
 use super::{LossInput, MetricLoss};
 use crate::error::{LossError, LossResult, check_finite, check_positive, invalid};
+use crate::fused::{self, PairKernel};
 use crate::ops::{l2_normalize, masked_logsumexp, off_diagonal};
 use crate::reducer::{LossTerm, Reducer};
 
@@ -167,6 +168,55 @@ impl MetricLoss for AMLoss {
     /// The proxies, `[C, d]`.
     fn class_weights(&self) -> Option<super::ClassWeights> {
         Some(super::ClassWeights::per_class(self.proxies.val()))
+    }
+
+    /// The fused kernels on a device that has them: the embedding-to-proxy terms as
+    /// ProxyAnchor's kernel with per-class margins, the proxy term on the proxies' own
+    /// similarities; each returns the gradient of its margins, attached to the margins
+    /// parameter as `(m - detach(m)) . dL/dm` (zero in value).
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        let c = &self.config;
+        if input.mined.is_some() || !fused::available(&input.embeddings) {
+            return Ok(None);
+        }
+        check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
+        let device = input.embeddings.device();
+        let classes = Tensor::<1, Int>::arange(0..c.num_classes as i64, &device);
+        let m = self.margins.val();
+        let Ok(margins) = m.to_data().convert::<f32>().try_into_vec::<f32>() else {
+            return Ok(None);
+        };
+        let kernel = PairKernel::ProxyAnchor {
+            alpha_pos: c.alpha_pos as f32,
+            alpha_neg: c.alpha_neg as f32,
+            pos_margin: 0.0,
+            neg_margin: c.neg_margin as f32,
+            class_margins: Some(margins.clone()),
+        };
+        let x = l2_normalize(input.embeddings.clone());
+        let reference = Some((self.proxies.val(), classes.clone()));
+        let Some((mut loss, mut margin_grad)) =
+            fused::pair_loss_with_margins(x, &input.labels, reference, true, kernel)
+        else {
+            return Ok(None);
+        };
+        if c.proxy_weight != 0.0 {
+            let spread = PairKernel::ProxySpread {
+                class_margins: margins,
+                delta: c.proxy_margin_delta as f32,
+                weight: c.proxy_weight as f32,
+            };
+            let p = l2_normalize(self.proxies.val());
+            let Some((proxy_loss, proxy_grad)) =
+                fused::pair_loss_with_margins(p, &classes, None, false, spread)
+            else {
+                return Ok(None);
+            };
+            loss = loss + proxy_loss;
+            margin_grad = margin_grad + proxy_grad;
+        }
+        let attach = ((m.clone() - m.detach()) * margin_grad).sum();
+        Ok(Some(loss + attach))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

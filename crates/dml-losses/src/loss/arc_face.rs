@@ -1,17 +1,10 @@
 use burn::config::Config;
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
 
-use super::classification::{
-    check_class_counts, check_input, clamp_unit, class_weight_param, cosine_with_columns,
-    cross_entropy, normal_matrix, target_mask,
+use super::class_head::{
+    ClassHead, ClassHeadConfig, HeadSpec, LogitScale, class_head_constructors,
 };
-use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_finite, check_positive};
-use crate::ops::safe_sqrt;
-use crate::reducer::{LossTerm, Reducer, TermKind};
-
-const NAME: &str = "ArcFaceLoss";
+use super::margin_rule::{AngleVariant, MarginRule};
+use crate::reducer::Reducer;
 
 /// Configuration of [`ArcFaceLoss`]; defaults are PML's `ArcFaceLoss(num_classes, embedding_size)`.
 #[derive(Config, Debug)]
@@ -43,120 +36,33 @@ pub struct ArcFaceLossConfig {
 /// `cos(theta + m)` is computed as `c cos(m) - sqrt(1 - c^2) sin(m)` with a square root whose
 /// gradient is 0 at 0, so the gradient stays finite when `c = +-1` exactly (PyTorch's `acos`
 /// gives an infinite one there).
-#[derive(Module, Debug)]
-pub struct ArcFaceLoss {
-    /// The class weights `W`, one column per class.
-    ///
-    /// # Shapes
-    /// - `[embedding_size, num_classes]`
-    pub weight: Param<Tensor<2>>,
-    #[module(skip)]
-    config: ArcFaceLossConfig,
-}
-
-impl ArcFaceLossConfig {
-    /// Checks every field without building the loss (no random draws).
-    pub fn validate(&self) -> LossResult<()> {
-        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
-        check_finite(NAME, "margin", self.margin)?;
-        check_positive(NAME, "scale", self.scale)?;
-        self.reducer.validate()
-    }
-
-    /// Validates the configuration and builds the loss with `W` drawn from `N(0, 1)`, as PML's
-    /// default `torch.nn.init.normal_`.
-    pub fn init(&self, device: &Device) -> LossResult<ArcFaceLoss> {
-        self.validate()?;
-        let w = normal_matrix([self.embedding_size, self.num_classes], 1.0, device);
-        self.init_with(w)
-    }
-
-    /// Validates the configuration and builds the loss with the given class weights.
-    ///
-    /// # Shapes
-    /// - `weight`: `[embedding_size, num_classes]`
-    pub fn init_with(&self, weight: Tensor<2>) -> LossResult<ArcFaceLoss> {
-        self.validate()?;
-        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
-        Ok(ArcFaceLoss { weight, config: self.clone() })
-    }
-}
-
-/// ArcFace's margin applied to a whole cosine matrix: `cos(acos(c) + m)` where
-/// `acos(c) <= pi - m`, `c - m sin(m)` elsewhere (`c` clamped to `[-1, 1]` first, as PML does).
 ///
-/// # Shapes
-/// - `cosine`: `[n, c]` -> `[n, c]`
-pub(crate) fn arc_margin_cosine(cosine: Tensor<2>, margin_rad: f64) -> Tensor<2> {
-    let c = clamp_unit(cosine);
-    let sin = safe_sqrt(c.clone().square().neg().add_scalar(1.0));
-    let plus_margin = c.clone().mul_scalar(margin_rad.cos()) - sin.mul_scalar(margin_rad.sin());
-    let fallback = c.clone().sub_scalar(margin_rad * margin_rad.sin());
-    // theta <= pi - m  <=>  c >= cos(pi - m) = -cos(m)
-    let in_range = c.greater_equal_elem(-margin_rad.cos());
-    fallback.mask_where(in_range, plus_margin)
-}
+/// `W` is drawn from `N(0, 1)`, as PML's default `torch.nn.init.normal_`. Mined pairs or
+/// triplets are rejected (PML would turn them into per-embedding weights).
+pub type ArcFaceLoss = ClassHead<ArcFaceLossConfig>;
 
-impl ArcFaceLoss {
-    /// The configuration the loss was built with.
-    pub fn config(&self) -> &ArcFaceLossConfig {
-        &self.config
-    }
+impl ClassHeadConfig for ArcFaceLossConfig {
+    const NAME: &'static str = "ArcFaceLoss";
 
-    /// The scaled logits with the margin on the target classes.
-    ///
-    /// # Shapes
-    /// - `embeddings`: `[n, d]`, `target`: `[n, C]` (one-hot) -> `[n, C]`
-    fn logits(&self, embeddings: Tensor<2>, target: Tensor<2>) -> Tensor<2> {
-        let cosine = cosine_with_columns(embeddings, self.weight.val());
-        let modified = arc_margin_cosine(cosine.clone(), self.config.margin.to_radians());
-        let logits = cosine.clone() + (modified - cosine) * target;
-        logits.mul_scalar(self.config.scale)
+    fn head(&self) -> HeadSpec {
+        let rule = MarginRule::AdditiveAngle {
+            margin: self.margin.to_radians(),
+            variant: AngleVariant::Pml,
+        };
+        let scale = LogitScale::Times(self.scale);
+        HeadSpec::new(self.num_classes, self.embedding_size, rule, scale, self.reducer.clone())
     }
 }
 
-impl MetricLoss for ArcFaceLoss {
-    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
-    fn needs_pairs(&self) -> bool {
-        false
-    }
-
-    fn accepts_reference(&self) -> bool {
-        false
-    }
-
-    fn accepts_mined(&self) -> bool {
-        false
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn reducer(&self) -> Reducer {
-        self.config.reducer.clone()
-    }
-
-    /// PML's `W.t()`: the class weights transposed, `[C, d]`.
-    fn class_weights(&self) -> Option<super::ClassWeights> {
-        Some(super::ClassWeights::per_class(self.weight.val().transpose()))
-    }
-
-    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
-        let c = &self.config;
-        check_input(self.name(), input, c.embedding_size, c.num_classes)?;
-        let target = target_mask(&input.labels, c.num_classes);
-        let logits = self.logits(input.embeddings.clone(), target.clone());
-        Ok(vec![LossTerm::dense("loss", TermKind::Element, cross_entropy(logits, target))])
-    }
-}
+class_head_constructors!(ArcFaceLossConfig, ArcFaceLoss);
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Int, Tensor};
+    use burn::tensor::{Device, Int, Tensor};
 
     use super::*;
     use crate::error::LossError;
+    use crate::loss::MetricLoss;
 
     #[test]
     fn rejects_bad_config() {

@@ -1,9 +1,12 @@
 use burn::config::Config;
 use burn::module::Module;
+use burn::tensor::Tensor;
 
 use super::{LossInput, MetricLoss};
-use crate::distance::Distance;
+use crate::distance::{Distance, EXACT_DIFFERENCE_LIMIT};
 use crate::error::{LossResult, check_finite};
+use crate::fused::{self, FusedReduction, PairKernel};
+use crate::ops::l2_normalize;
 use crate::ops::relu;
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
@@ -58,6 +61,37 @@ impl MetricLoss for ContrastiveLoss {
 
     fn reducer(&self) -> Reducer {
         self.config.reducer.clone()
+    }
+
+    /// The fused kernel for the L2 distance of normalized embeddings with nothing mined, on a
+    /// device that has it, for batches large enough that the composed path also computes the
+    /// distances from a matrix product (smaller ones it computes from exact differences).
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        let c = &self.config;
+        let [n, d] = input.embeddings.dims();
+        let large = n * input.ref_size() * d > EXACT_DIFFERENCE_LIMIT;
+        let reduction = FusedReduction::of(&c.reducer);
+        let Some(reduction) = reduction.filter(|_| {
+            large
+                && c.distance.is_normalized_l2(1.0)
+                && input.mined.is_none()
+                && fused::available(&input.embeddings)
+        }) else {
+            return Ok(None);
+        };
+        let kernel = PairKernel::Contrastive {
+            pos_margin: c.pos_margin as f32,
+            neg_margin: c.neg_margin as f32,
+            reduction,
+        };
+        let reference = input.reference.clone().map(|(e, l)| (l2_normalize(e), l));
+        Ok(fused::pair_loss(
+            l2_normalize(input.embeddings.clone()),
+            &input.labels,
+            reference,
+            false,
+            kernel,
+        ))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

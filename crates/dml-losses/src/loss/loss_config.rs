@@ -57,6 +57,8 @@ pub enum LossConfig {
     MarginLoss(MarginLossConfig),
     /// PML's `MultiSimilarityLoss`.
     MultiSimilarityLoss(MultiSimilarityLossConfig),
+    /// PML's `MultipleLosses`: a weighted sum of losses, each with its own miner.
+    MultipleLosses(MultipleLossesConfig),
     /// PML's `NCALoss` (neighbourhood components analysis over the batch).
     NCALoss(NCALossConfig),
     /// PML's `NormalizedSoftmaxLoss`.
@@ -83,6 +85,8 @@ pub enum LossConfig {
     QuadrupletLoss(QuadrupletLossConfig),
     /// PML's `RankedListLoss` (weighted violating positives and negatives of each ranked list).
     RankedListLoss(RankedListLossConfig),
+    /// PML's `SelfSupervisedLoss`: a pair or triplet loss on two augmented views of a batch.
+    SelfSupervisedLoss(SelfSupervisedLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
@@ -124,6 +128,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
+            Self::MultipleLosses(MultipleLossesConfig::joint_default()),
             Self::NCALoss(NCALossConfig::new()),
             Self::NormalizedSoftmaxLoss(NormalizedSoftmaxLossConfig::new(0, 0)),
             Self::NPairsLoss(NPairsLossConfig::new()),
@@ -137,6 +142,7 @@ impl LossConfig {
             Self::ProxyNCALoss(ProxyNCALossConfig::new(0, 0)),
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
             Self::RankedListLoss(RankedListLossConfig::new(0.4, 10.0)),
+            Self::SelfSupervisedLoss(SelfSupervisedLossConfig::default()),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
@@ -169,6 +175,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
+            Self::MultipleLosses(_) => "MultipleLosses",
             Self::NCALoss(_) => "NCALoss",
             Self::NormalizedSoftmaxLoss(_) => "NormalizedSoftmaxLoss",
             Self::NPairsLoss(_) => "NPairsLoss",
@@ -182,6 +189,7 @@ impl LossConfig {
             Self::ProxyNCALoss(_) => "ProxyNCALoss",
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
             Self::RankedListLoss(_) => "RankedListLoss",
+            Self::SelfSupervisedLoss(_) => "SelfSupervisedLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
@@ -219,6 +227,9 @@ impl LossConfig {
             Self::SphereFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::StaticProxyNCALoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::SubCenterArcFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
+            // A composite loss: the first of its losses that has class weights or proxies.
+            Self::MultipleLosses(c) => c.losses.iter().find_map(|e| e.loss.classes()),
+            Self::SelfSupervisedLoss(c) => c.loss.classes(),
             _ => None,
         }
     }
@@ -226,7 +237,24 @@ impl LossConfig {
     /// True for losses whose class weights or proxies are learned (what a weight regularizer
     /// acts on: [`MetricLoss::class_weights`]); StaticProxyNCALoss's proxies are fixed.
     pub fn has_class_weights(&self) -> bool {
-        self.classes().is_some() && !matches!(self, Self::StaticProxyNCALoss(_))
+        self.class_weight_loss().is_some()
+    }
+
+    /// The loss whose learned class weights or proxies [`MetricLoss::class_weights`] hands a
+    /// weight regularizer: this loss, or inside a composite the wrapped loss
+    /// (`SelfSupervisedLoss`) or the only loss of a `MultipleLosses` list that has them
+    /// (none when several do: which one's would be ambiguous). `None` without any.
+    pub fn class_weight_loss(&self) -> Option<&LossConfig> {
+        match self {
+            Self::MultipleLosses(c) => {
+                let mut with = c.losses.iter().filter_map(|e| e.loss.class_weight_loss());
+                let first = with.next();
+                if with.next().is_some() { None } else { first }
+            }
+            Self::SelfSupervisedLoss(c) => c.loss.class_weight_loss(),
+            Self::StaticProxyNCALoss(_) => None,
+            _ => self.classes().map(|_| self),
+        }
     }
 
     /// Sets the class count and embedding size of a loss with class weights or proxies; other
@@ -289,6 +317,10 @@ impl LossConfig {
                 c.num_classes = num_classes;
                 c.embedding_size = embedding_size;
             }
+            Self::MultipleLosses(c) => {
+                c.losses.iter_mut().for_each(|e| e.loss.set_classes(num_classes, embedding_size))
+            }
+            Self::SelfSupervisedLoss(c) => c.loss.set_classes(num_classes, embedding_size),
             _ => {}
         }
     }
@@ -312,6 +344,8 @@ impl LossConfig {
             Self::SphereFaceLoss(c) => c.validate(),
             Self::StaticProxyNCALoss(c) => c.validate(),
             Self::SubCenterArcFaceLoss(c) => c.validate(),
+            Self::MultipleLosses(c) => c.validate(),
+            Self::SelfSupervisedLoss(c) => c.validate(),
             // Losses without learnable state draw nothing: building them is the check.
             other => other.init(&Device::flex()).map(drop),
         }
@@ -336,6 +370,8 @@ impl LossConfig {
             | Self::LargeMarginSoftmaxLoss(_)
             | Self::SphereFaceLoss(_)
             | Self::SoftTripleLoss(_) => true,
+            Self::MultipleLosses(c) => c.accepts_mined(),
+            Self::SelfSupervisedLoss(_) => false,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_mined()),
         }
     }
@@ -357,7 +393,9 @@ impl LossConfig {
             | Self::ProxyNCALoss(_)
             | Self::LargeMarginSoftmaxLoss(_)
             | Self::SphereFaceLoss(_)
-            | Self::SoftTripleLoss(_) => false,
+            | Self::SoftTripleLoss(_)
+            | Self::MultipleLosses(_)
+            | Self::SelfSupervisedLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
         }
@@ -386,6 +424,7 @@ impl LossConfig {
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
+            Self::MultipleLosses(c) => Loss::MultipleLosses(c.init(device)?),
             Self::NCALoss(c) => Loss::NCALoss(c.init()?),
             Self::NormalizedSoftmaxLoss(c) => Loss::NormalizedSoftmaxLoss(c.init(device)?),
             Self::NPairsLoss(c) => Loss::NPairsLoss(c.init()?),
@@ -399,6 +438,7 @@ impl LossConfig {
             Self::ProxyNCALoss(c) => Loss::ProxyNCALoss(c.init(device)?),
             Self::QuadrupletLoss(c) => Loss::QuadrupletLoss(c.init()?),
             Self::RankedListLoss(c) => Loss::RankedListLoss(c.init()?),
+            Self::SelfSupervisedLoss(c) => Loss::SelfSupervisedLoss(c.init(device)?),
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }

@@ -47,6 +47,8 @@ pub enum Loss {
     MarginLoss(MarginLoss),
     /// PML's `MultiSimilarityLoss`.
     MultiSimilarityLoss(MultiSimilarityLoss),
+    /// PML's `MultipleLosses`: a weighted sum of losses, each with its own miner.
+    MultipleLosses(MultipleLosses),
     /// PML's `NCALoss` (neighbourhood components analysis over the batch).
     NCALoss(NCALoss),
     /// PML's `NormalizedSoftmaxLoss`.
@@ -73,6 +75,8 @@ pub enum Loss {
     QuadrupletLoss(QuadrupletLoss),
     /// PML's `RankedListLoss` (weighted violating positives and negatives of each ranked list).
     RankedListLoss(RankedListLoss),
+    /// PML's `SelfSupervisedLoss`: a pair or triplet loss on two augmented views of a batch.
+    SelfSupervisedLoss(SelfSupervisedLoss),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
@@ -114,6 +118,7 @@ macro_rules! each_loss {
             Loss::LiftedStructureLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
             Loss::MultiSimilarityLoss($l) => $body,
+            Loss::MultipleLosses($l) => $body,
             Loss::NCALoss($l) => $body,
             Loss::NormalizedSoftmaxLoss($l) => $body,
             Loss::NPairsLoss($l) => $body,
@@ -127,6 +132,7 @@ macro_rules! each_loss {
             Loss::ProxyNCALoss($l) => $body,
             Loss::QuadrupletLoss($l) => $body,
             Loss::RankedListLoss($l) => $body,
+            Loss::SelfSupervisedLoss($l) => $body,
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
             Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
@@ -142,11 +148,14 @@ macro_rules! each_loss {
 
 impl Loss {
     /// The parameters that train as margins (their own optimizer group): AMLoss's per-class
-    /// margins and MarginLoss's `beta`. Empty for every other loss.
+    /// margins and MarginLoss's `beta`, also inside a composite loss. Empty for every other
+    /// loss.
     pub fn margin_params(&self) -> Vec<ParamId> {
         match self {
             Loss::AMLoss(l) => vec![l.margins.id],
             Loss::MarginLoss(l) => vec![l.beta.id],
+            Loss::MultipleLosses(l) => l.margin_params(),
+            Loss::SelfSupervisedLoss(l) => l.margin_params(),
             _ => Vec::new(),
         }
     }
@@ -178,7 +187,15 @@ impl MetricLoss for Loss {
     }
 
     fn class_weights(&self) -> Option<ClassWeights> {
-        each_loss!(self, l => l.class_weights())
+        each_loss!(self, l => MetricLoss::class_weights(l))
+    }
+
+    fn terms_input(&self, input: &LossInput) -> LossResult<Option<LossInput>> {
+        each_loss!(self, l => l.terms_input(input))
+    }
+
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<burn::tensor::Tensor<1>>> {
+        each_loss!(self, l => l.fused_forward(input))
     }
 
     fn forward_input(&self, input: &LossInput) -> LossResult<burn::tensor::Tensor<1>> {

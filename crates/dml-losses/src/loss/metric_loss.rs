@@ -46,6 +46,24 @@ pub trait MetricLoss {
         None
     }
 
+    /// The input [`MetricLoss::terms`] is computed on, when the loss rewrites the one it is
+    /// given: `None` (the default) for `input` itself. A wrapper such as
+    /// [`super::SelfSupervisedLoss`] returns the input its wrapped loss sees (both views
+    /// labelled by sample index), so what acts on the terms from outside the loss (a reducer
+    /// reading the anchors' labels, the embedding regularizer of [`crate::Regularized`]) sees
+    /// the same batch as the terms.
+    fn terms_input(&self, _input: &LossInput) -> LossResult<Option<LossInput>> {
+        Ok(None)
+    }
+
+    /// The reduced loss computed by a fused kernel ([`crate::fused`]), when this loss has one
+    /// that applies to this input and device; `None` (the default) computes [`MetricLoss::terms`]
+    /// and reduces them. Called by [`MetricLoss::forward_input`] after the input is validated;
+    /// the value and gradient equal the composed path's to float32 rounding.
+    fn fused_forward(&self, _input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        Ok(None)
+    }
+
     /// The reduced loss for a full input (mined pairs, a reference set).
     ///
     /// # Shapes
@@ -60,6 +78,9 @@ pub trait MetricLoss {
                     input.batch_size()
                 ),
             });
+        }
+        if let Some(value) = self.fused_forward(input)? {
+            return Ok(value);
         }
         let terms = self.terms(input)?;
         self.reducer().reduce(&terms, input)
@@ -103,6 +124,14 @@ impl<T: MetricLoss + ?Sized> MetricLoss for Box<T> {
 
     fn class_weights(&self) -> Option<ClassWeights> {
         (**self).class_weights()
+    }
+
+    fn terms_input(&self, input: &LossInput) -> LossResult<Option<LossInput>> {
+        (**self).terms_input(input)
+    }
+
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        (**self).fused_forward(input)
     }
 
     fn forward_input(&self, input: &LossInput) -> LossResult<Tensor<1>> {

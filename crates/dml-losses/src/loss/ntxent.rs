@@ -1,10 +1,13 @@
 use burn::config::Config;
 use burn::module::Module;
+use burn::tensor::Tensor;
 
 use super::pair_util::{pair_gate, row_any, weighted_logsumexp};
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_positive};
+use crate::fused::{self, FusedReduction, PairKernel};
+use crate::ops::l2_normalize;
 use crate::ops::softplus;
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
@@ -55,6 +58,26 @@ impl MetricLoss for NTXentLoss {
 
     fn reducer(&self) -> Reducer {
         self.config.reducer.clone()
+    }
+
+    /// The fused kernel (PairKernel::NTXent) for the cosine similarity with nothing mined, on a device that has it.
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        let c = &self.config;
+        let reduction = FusedReduction::of(&c.reducer);
+        let Some(reduction) = reduction.filter(|_| {
+            c.distance.is_cosine() && input.mined.is_none() && fused::available(&input.embeddings)
+        }) else {
+            return Ok(None);
+        };
+        let kernel = PairKernel::NTXent { temperature: c.temperature as f32, reduction };
+        let reference = input.reference.clone().map(|(e, l)| (l2_normalize(e), l));
+        Ok(fused::pair_loss(
+            l2_normalize(input.embeddings.clone()),
+            &input.labels,
+            reference,
+            false,
+            kernel,
+        ))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -1,6 +1,6 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::classification::{check_class_counts, normal_matrix};
 use super::proxy_common::{
@@ -9,6 +9,8 @@ use super::proxy_common::{
 use super::{LossInput, MetricLoss};
 use crate::distance::Distance;
 use crate::error::{LossResult, check_finite, check_positive};
+use crate::fused::{self, PairKernel};
+use crate::ops::l2_normalize;
 use crate::reducer::{LossTerm, Reducer, TermKind};
 
 const NAME: &str = "ProxyAnchorLoss";
@@ -122,6 +124,36 @@ impl MetricLoss for ProxyAnchorLoss {
     /// The proxies, `[C, d]`.
     fn class_weights(&self) -> Option<super::ClassWeights> {
         Some(super::ClassWeights::per_class(self.proxies.val()))
+    }
+
+    /// The fused kernel for PML's default configuration (cosine, the divisor reduction, nothing
+    /// mined) on a device that has it.
+    fn fused_forward(&self, input: &LossInput) -> LossResult<Option<Tensor<1>>> {
+        let c = &self.config;
+        if !c.distance.is_cosine()
+            || c.reducer.is_some()
+            || input.mined.is_some()
+            || !fused::available(&input.embeddings)
+        {
+            return Ok(None);
+        }
+        check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
+        let device = input.embeddings.device();
+        let classes = Tensor::<1, Int>::arange(0..c.num_classes as i64, &device);
+        let kernel = PairKernel::ProxyAnchor {
+            alpha_pos: c.alpha as f32,
+            alpha_neg: c.alpha as f32,
+            pos_margin: c.margin as f32,
+            neg_margin: c.margin as f32,
+            class_margins: None,
+        };
+        Ok(fused::pair_loss(
+            l2_normalize(input.embeddings.clone()),
+            &input.labels,
+            Some((self.proxies.val(), classes)),
+            true,
+            kernel,
+        ))
     }
 
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {

@@ -1,17 +1,10 @@
 use burn::config::Config;
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
 
-use super::classification::{
-    class_weight_param, cosine_with_columns, cross_entropy, normal_matrix, target_mask,
+use super::LargeMarginSoftmaxLossConfig;
+use super::class_head::{
+    ClassHead, ClassHeadConfig, HeadSpec, LogitNorms, class_head_constructors,
 };
-use super::large_margin_softmax::{large_margin_cosine, row_norms, validate_large_margin};
-use super::proxy_common::{check_proxy_input, miner_weights};
-use super::{LossInput, MetricLoss};
-use crate::error::LossResult;
-use crate::reducer::{LossTerm, Reducer, TermKind};
-
-const NAME: &str = "SphereFaceLoss";
+use crate::reducer::Reducer;
 
 /// Configuration of [`SphereFaceLoss`]; defaults are PML's
 /// `SphereFaceLoss(num_classes, embedding_size)` (those of `LargeMarginSoftmaxLoss`).
@@ -41,109 +34,33 @@ pub struct SphereFaceLossConfig {
 /// is multiplied by `|x_i| scale` only (the column norms do not enter). Softmax cross-entropy,
 /// one value per embedding (times PML's miner weight when pairs or triplets were mined), reduced
 /// by the configured reducer (mean by default).
-#[derive(Module, Debug)]
-pub struct SphereFaceLoss {
-    /// The class weights `W`, one column per class (only their directions matter).
-    ///
-    /// # Shapes
-    /// - `[embedding_size, num_classes]`
-    pub weight: Param<Tensor<2>>,
-    #[module(skip)]
-    config: SphereFaceLossConfig,
-}
+///
+/// `W` is drawn from `N(0, 1)`, as PML's default `torch.nn.init.normal_`.
+pub type SphereFaceLoss = ClassHead<SphereFaceLossConfig>;
 
-impl SphereFaceLossConfig {
-    /// Checks every field without building the loss (no random draws).
-    pub fn validate(&self) -> LossResult<()> {
-        validate_large_margin(
-            NAME,
-            self.num_classes,
-            self.embedding_size,
-            self.margin,
-            self.scale,
-            &self.reducer,
-        )
-    }
+impl ClassHeadConfig for SphereFaceLossConfig {
+    const NAME: &'static str = "SphereFaceLoss";
 
-    /// Validates the configuration and builds the loss with `W` drawn from `N(0, 1)`, as PML's
-    /// default `torch.nn.init.normal_`.
-    pub fn init(&self, device: &Device) -> LossResult<SphereFaceLoss> {
-        self.validate()?;
-        let w = normal_matrix([self.embedding_size, self.num_classes], 1.0, device);
-        self.init_with(w)
-    }
-
-    /// Validates the configuration and builds the loss with the given class weights.
-    ///
-    /// # Shapes
-    /// - `weight`: `[embedding_size, num_classes]`
-    pub fn init_with(&self, weight: Tensor<2>) -> LossResult<SphereFaceLoss> {
-        self.validate()?;
-        let weight = class_weight_param(NAME, weight, self.embedding_size, self.num_classes)?;
-        Ok(SphereFaceLoss { weight, config: self.clone() })
+    /// L-Softmax's head (PML's `SphereFaceLoss` subclasses `LargeMarginSoftmaxLoss`) with the
+    /// embedding norm only in the logits.
+    fn head(&self) -> HeadSpec {
+        let large_margin = LargeMarginSoftmaxLossConfig::new(self.num_classes, self.embedding_size)
+            .with_margin(self.margin)
+            .with_scale(self.scale)
+            .with_reducer(self.reducer.clone());
+        large_margin.head().with_norms(LogitNorms::Embedding)
     }
 }
 
-impl SphereFaceLoss {
-    /// The configuration the loss was built with.
-    pub fn config(&self) -> &SphereFaceLossConfig {
-        &self.config
-    }
-
-    /// The scaled logits with the margin on the target classes.
-    ///
-    /// # Shapes
-    /// - `embeddings`: `[n, d]`, `target`: `[n, C]` (one-hot) -> `[n, C]`
-    fn logits(&self, embeddings: Tensor<2>, target: Tensor<2>) -> Tensor<2> {
-        let cosine = cosine_with_columns(embeddings.clone(), self.weight.val());
-        let modified = large_margin_cosine(cosine, target, self.config.margin);
-        (modified * row_norms(embeddings)).mul_scalar(self.config.scale)
-    }
-}
-
-impl MetricLoss for SphereFaceLoss {
-    /// Compares embeddings with class weights, so a single embedding is enough.
-    fn needs_pairs(&self) -> bool {
-        false
-    }
-
-    fn accepts_reference(&self) -> bool {
-        false
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn reducer(&self) -> Reducer {
-        self.config.reducer.clone()
-    }
-
-    /// PML's `W.t()`: the class weights transposed, `[C, d]`.
-    fn class_weights(&self) -> Option<super::ClassWeights> {
-        Some(super::ClassWeights::per_class(self.weight.val().transpose()))
-    }
-
-    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
-        let c = &self.config;
-        check_proxy_input(NAME, input, c.num_classes, c.embedding_size)?;
-        let n = input.batch_size();
-        let target = target_mask(&input.labels, c.num_classes);
-        let logits = self.logits(input.embeddings.clone(), target.clone());
-        let mut loss = cross_entropy(logits, target);
-        if input.mined.is_some() {
-            loss = loss * miner_weights(input, false).reshape([n]);
-        }
-        Ok(vec![LossTerm::dense("loss", TermKind::Element, loss)])
-    }
-}
+class_head_constructors!(SphereFaceLossConfig, SphereFaceLoss);
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Int, Tensor};
+    use burn::tensor::{Device, Int, Tensor};
 
     use super::*;
     use crate::error::LossError;
+    use crate::loss::MetricLoss;
 
     #[test]
     fn rejects_bad_config() {

@@ -1,17 +1,8 @@
 use burn::config::Config;
-use burn::module::{Module, Param};
-use burn::tensor::{Device, Tensor};
 
-use super::arc_face::arc_margin_cosine;
-use super::classification::{
-    check_class_counts, check_input, class_weight_param, cosine_with_columns, cross_entropy,
-    normal_matrix, target_mask,
-};
-use super::{LossInput, MetricLoss};
-use crate::error::{LossResult, check_count, check_finite, check_positive};
-use crate::reducer::{LossTerm, Reducer, TermKind};
-
-const NAME: &str = "SubCenterArcFaceLoss";
+use super::ArcFaceLossConfig;
+use super::class_head::{ClassHead, ClassHeadConfig, HeadSpec, class_head_constructors};
+use crate::reducer::Reducer;
 
 /// Configuration of [`SubCenterArcFaceLoss`]; defaults are PML's
 /// `SubCenterArcFaceLoss(num_classes=..., embedding_size=...)`.
@@ -45,117 +36,35 @@ pub struct SubCenterArcFaceLossConfig {
 /// sub-center), and the rest is [`ArcFaceLoss`](super::ArcFaceLoss): the target logit is
 /// `cos(theta + m)` (or `cos(theta) - m sin(m)` past `pi - m`), everything times `scale`,
 /// softmax cross-entropy per embedding, reduced by the configured reducer (mean by default).
-#[derive(Module, Debug)]
-pub struct SubCenterArcFaceLoss {
-    /// The sub-center weights `W`, `sub_centers` consecutive columns per class.
-    ///
-    /// # Shapes
-    /// - `[embedding_size, num_classes * sub_centers]`
-    pub weight: Param<Tensor<2>>,
-    #[module(skip)]
-    config: SubCenterArcFaceLossConfig,
-}
+///
+/// `W` is drawn from `N(0, 1)`, as PML's default `torch.nn.init.normal_`; its cosines with each
+/// class are [`ClassHead::class_cosine`]. Mined pairs or triplets are rejected (PML would turn
+/// them into per-embedding weights).
+pub type SubCenterArcFaceLoss = ClassHead<SubCenterArcFaceLossConfig>;
 
-impl SubCenterArcFaceLossConfig {
-    /// Checks every field without building the loss (no random draws).
-    pub fn validate(&self) -> LossResult<()> {
-        check_class_counts(NAME, self.num_classes, self.embedding_size)?;
-        check_count(NAME, "sub_centers", self.sub_centers)?;
-        check_finite(NAME, "margin", self.margin)?;
-        check_positive(NAME, "scale", self.scale)?;
-        self.reducer.validate()
-    }
+impl ClassHeadConfig for SubCenterArcFaceLossConfig {
+    const NAME: &'static str = "SubCenterArcFaceLoss";
 
-    /// Validates the configuration and builds the loss with `W` drawn from `N(0, 1)`, as PML's
-    /// default `torch.nn.init.normal_`.
-    pub fn init(&self, device: &Device) -> LossResult<SubCenterArcFaceLoss> {
-        self.validate()?;
-        let w =
-            normal_matrix([self.embedding_size, self.num_classes * self.sub_centers], 1.0, device);
-        self.init_with(w)
-    }
-
-    /// Validates the configuration and builds the loss with the given sub-center weights.
-    ///
-    /// # Shapes
-    /// - `weight`: `[embedding_size, num_classes * sub_centers]`
-    pub fn init_with(&self, weight: Tensor<2>) -> LossResult<SubCenterArcFaceLoss> {
-        self.validate()?;
-        let weight = class_weight_param(
-            NAME,
-            weight,
-            self.embedding_size,
-            self.num_classes * self.sub_centers,
-        )?;
-        Ok(SubCenterArcFaceLoss { weight, config: self.clone() })
+    /// ArcFace's head (PML's `SubCenterArcFaceLoss` subclasses `ArcFaceLoss`) with
+    /// `sub_centers` columns per class.
+    fn head(&self) -> HeadSpec {
+        let arc_face = ArcFaceLossConfig::new(self.num_classes, self.embedding_size)
+            .with_margin(self.margin)
+            .with_scale(self.scale)
+            .with_reducer(self.reducer.clone());
+        arc_face.head().with_sub_centers(self.sub_centers)
     }
 }
 
-impl SubCenterArcFaceLoss {
-    /// The configuration the loss was built with.
-    pub fn config(&self) -> &SubCenterArcFaceLossConfig {
-        &self.config
-    }
-
-    /// Cosine of each embedding with its closest sub-center of each class.
-    ///
-    /// # Shapes
-    /// - `embeddings`: `[n, d]` -> `[n, C]`
-    pub fn class_cosine(&self, embeddings: Tensor<2>) -> Tensor<2> {
-        let n = embeddings.dims()[0];
-        let (classes, k) = (self.config.num_classes, self.config.sub_centers);
-        let all = cosine_with_columns(embeddings, self.weight.val());
-        all.reshape([n, classes, k]).max_dim(2).reshape([n, classes])
-    }
-}
-
-impl MetricLoss for SubCenterArcFaceLoss {
-    /// Compares embeddings with class weights or proxies, so a single embedding is enough.
-    fn needs_pairs(&self) -> bool {
-        false
-    }
-
-    fn accepts_reference(&self) -> bool {
-        false
-    }
-
-    fn accepts_mined(&self) -> bool {
-        false
-    }
-
-    fn name(&self) -> &'static str {
-        NAME
-    }
-
-    fn reducer(&self) -> Reducer {
-        self.config.reducer.clone()
-    }
-
-    /// The sub-centers as PML's `W.t()`: `[C K, d]`, class-major.
-    fn class_weights(&self) -> Option<super::ClassWeights> {
-        Some(super::ClassWeights {
-            weights: self.weight.val().transpose(),
-            centers_per_class: self.config.sub_centers,
-        })
-    }
-
-    fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
-        let c = &self.config;
-        check_input(self.name(), input, c.embedding_size, c.num_classes)?;
-        let target = target_mask(&input.labels, c.num_classes);
-        let cosine = self.class_cosine(input.embeddings.clone());
-        let modified = arc_margin_cosine(cosine.clone(), c.margin.to_radians());
-        let logits = (cosine.clone() + (modified - cosine) * target.clone()).mul_scalar(c.scale);
-        Ok(vec![LossTerm::dense("loss", TermKind::Element, cross_entropy(logits, target))])
-    }
-}
+class_head_constructors!(SubCenterArcFaceLossConfig, SubCenterArcFaceLoss);
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::{Int, Tensor};
+    use burn::tensor::{Device, Int, Tensor};
 
     use super::*;
     use crate::error::LossError;
+    use crate::loss::MetricLoss;
 
     #[test]
     fn rejects_bad_config() {

@@ -80,23 +80,29 @@ impl MetricLoss for TripletMarginLoss {
                     .into(),
             });
         }
+        // One triplet per anchor (a batch-hard miner): the three distances of each triplet from
+        // its rows alone, O(n d), instead of a whole [n, m] matrix.
+        if let Some(Mined::Triplets(Triplets::PerAnchor { positive, negative, valid })) =
+            &input.mined
+        {
+            let n = input.batch_size();
+            let reference = input.ref_embeddings();
+            let pos_rows = reference.clone().select(0, positive.clone());
+            let neg_rows = reference.select(0, negative.clone());
+            let ap = c.distance.paired(input.embeddings.clone(), pos_rows.clone());
+            let mut an = c.distance.paired(input.embeddings.clone(), neg_rows.clone());
+            if c.swap {
+                an = c.distance.smallest(an, c.distance.paired(pos_rows, neg_rows));
+            }
+            let violation = c.distance.margin(ap, an).reshape([n, 1, 1]);
+            let loss = self.per_triplet(violation).reshape([n]);
+            return Ok(vec![LossTerm::masked("loss", TermKind::Triplet, loss, valid.clone())]);
+        }
         let mat = c.distance.matrix(input.embeddings.clone(), input.ref_embeddings());
-        let n = mat.dims()[0];
         // Dense triplet weights are built block by block from the pair masks when possible, so
         // that all-triplet losses never hold an [n, m, m] mask.
         match &input.mined {
-            Some(Mined::Triplets(Triplets::PerAnchor { positive, negative, valid })) => {
-                let ap = mat.clone().gather(1, positive.clone().reshape([n, 1]));
-                let mut an = mat.clone().gather(1, negative.clone().reshape([n, 1]));
-                if c.swap {
-                    let pn =
-                        mat.select(0, positive.clone()).gather(1, negative.clone().reshape([n, 1]));
-                    an = c.distance.smallest(an, pn);
-                }
-                let violation = c.distance.margin(ap, an).reshape([n, 1, 1]);
-                let loss = self.per_triplet(violation).reshape([n]);
-                Ok(vec![LossTerm::masked("loss", TermKind::Triplet, loss, valid.clone())])
-            }
+            Some(Mined::Triplets(Triplets::PerAnchor { .. })) => unreachable!("handled above"),
             Some(Mined::Triplets(Triplets::Dense(mask))) => {
                 Ok(self.dense_terms(&mat, |a, b| mask.clone().slice(a..b)))
             }

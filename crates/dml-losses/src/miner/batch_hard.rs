@@ -3,8 +3,9 @@ use burn::module::Module;
 use burn::tensor::{Int, Tensor};
 
 use super::{Mined, Miner, Triplets, all_pairs};
-use crate::distance::Distance;
+use crate::distance::{Distance, EXACT_DIFFERENCE_LIMIT};
 use crate::error::LossResult;
+use crate::fused::{self, HardestKind};
 
 /// Fill value that no real distance or similarity reaches.
 const FAR: f64 = 1e30;
@@ -46,10 +47,47 @@ impl Miner for BatchHardMiner {
         ref_labels: &Tensor<1, Int>,
         same_set: bool,
     ) -> LossResult<Mined> {
+        if let Some((positive, negative, valid)) =
+            self.fused(&embeddings, labels, &ref_embeddings, ref_labels, same_set)
+        {
+            return Ok(Mined::Triplets(Triplets::PerAnchor { positive, negative, valid }));
+        }
         let mat = self.distance.matrix(embeddings, ref_embeddings);
         let (pos, neg) = all_pairs(labels, ref_labels, same_set);
         let (positive, negative, valid) = hardest_per_anchor(&self.distance, mat, &pos, &neg);
         Ok(Mined::Triplets(Triplets::PerAnchor { positive, negative, valid }))
+    }
+}
+
+impl BatchHardMiner {
+    /// The fused kernel's choice, where it applies: a cosine or (squared) L2 distance of
+    /// normalized embeddings on a device that has the kernels; for L2, batches large enough that
+    /// the composed path also ranks distances computed from a matrix product.
+    fn fused(
+        &self,
+        embeddings: &Tensor<2>,
+        labels: &Tensor<1, Int>,
+        reference: &Tensor<2>,
+        ref_labels: &Tensor<1, Int>,
+        same_set: bool,
+    ) -> Option<(Tensor<1, Int>, Tensor<1, Int>, Tensor<1>)> {
+        let [n, d] = embeddings.dims();
+        let large = n * reference.dims()[0] * d > EXACT_DIFFERENCE_LIMIT;
+        let kind = if self.distance.is_cosine() {
+            HardestKind::Similarity
+        } else if large && self.distance.is_normalized_l2(1.0) {
+            HardestKind::L2
+        } else if large && self.distance.is_normalized_l2(2.0) {
+            HardestKind::SquaredL2
+        } else {
+            return None;
+        };
+        if !fused::available(embeddings) {
+            return None;
+        }
+        let x = self.distance.maybe_normalize(embeddings.clone());
+        let r = if same_set { x.clone() } else { self.distance.maybe_normalize(reference.clone()) };
+        fused::hardest_per_anchor(x, labels, r, ref_labels, kind, same_set)
     }
 }
 

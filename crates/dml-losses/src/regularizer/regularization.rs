@@ -46,16 +46,18 @@ impl RegularizationConfig {
                 return Err(no_weights(loss.name()));
             }
             let k = Self::centers_per_class_of(loss);
-            let classes = loss.classes().map_or(1, |(c, _)| c.max(1));
+            let weighted = loss.class_weight_loss().unwrap_or(loss);
+            let classes = weighted.classes().map_or(1, |(c, _)| c.max(1));
             r.for_class_weights(classes * k, k).validate(true)?;
         }
         Ok(())
     }
 
     /// Rows per class of the class weights `loss` will hand a weight regularizer
-    /// ([`crate::ClassWeights::centers_per_class`]), known from its configuration.
+    /// ([`crate::ClassWeights::centers_per_class`]), known from its configuration (inside a
+    /// composite, of [`LossConfig::class_weight_loss`]).
     pub fn centers_per_class_of(loss: &LossConfig) -> usize {
-        match loss {
+        match loss.class_weight_loss().unwrap_or(loss) {
             LossConfig::SoftTripleLoss(c) => c.centers_per_class,
             LossConfig::SubCenterArcFaceLoss(c) => c.sub_centers,
             _ => 1,
@@ -97,7 +99,8 @@ fn no_weights(loss: &'static str) -> crate::error::LossError {
         loss,
         "weight_regularizer",
         "needs a loss with learnable class weights or proxies (ProxyAnchorLoss, SoftTripleLoss, \
-         ArcFaceLoss, ...); use embedding_regularizer for a penalty on the embeddings",
+         ArcFaceLoss, ...; in a MultipleLosses, exactly one of its losses with them); use \
+         embedding_regularizer for a penalty on the embeddings",
     )
 }
 

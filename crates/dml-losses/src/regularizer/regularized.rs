@@ -44,7 +44,8 @@ impl<L: MetricLoss> Regularized<L> {
         &mut self.loss
     }
 
-    /// The regularizer terms alone.
+    /// The regularizer terms alone, for the input the loss computes its terms on
+    /// ([`MetricLoss::terms_input`]).
     fn regularizer_terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         let mut terms = Vec::new();
         if let Some((reg, factor)) = &self.weight
@@ -86,9 +87,17 @@ impl<L: MetricLoss> MetricLoss for Regularized<L> {
         self.loss.class_weights()
     }
 
+    fn terms_input(&self, input: &LossInput) -> LossResult<Option<LossInput>> {
+        self.loss.terms_input(input)
+    }
+
+    /// The loss's terms, then the regularizers' on the input the loss's terms are computed on
+    /// (a wrapper's rewritten input, [`MetricLoss::terms_input`]: both views of a symmetric
+    /// `SelfSupervisedLoss`, as PML's wrapped loss regularizes them).
     fn terms(&self, input: &LossInput) -> LossResult<Vec<LossTerm>> {
         let mut terms = self.loss.terms(input)?;
-        terms.extend(self.regularizer_terms(input)?);
+        let seen = self.loss.terms_input(input)?;
+        terms.extend(self.regularizer_terms(seen.as_ref().unwrap_or(input))?);
         Ok(terms)
     }
 
@@ -105,10 +114,12 @@ impl<L: MetricLoss> MetricLoss for Regularized<L> {
         if let Reducer::Multiple { .. } = reducer {
             input.validate(self.name())?;
             let terms = self.terms(input)?;
-            return reducer.reduce(&terms, input);
+            let seen = self.loss.terms_input(input)?;
+            return reducer.reduce(&terms, seen.as_ref().unwrap_or(input));
         }
         let value = self.loss.forward_input(input)?;
-        let regs = self.regularizer_terms(input)?;
+        let seen = self.loss.terms_input(input)?;
+        let regs = self.regularizer_terms(seen.as_ref().unwrap_or(input))?;
         Ok(match reducer {
             Reducer::None => {
                 let mut parts = vec![value];
@@ -181,5 +192,45 @@ mod tests {
         }
         let bare = Regularized::plain(ContrastiveLossConfig::new().init().unwrap());
         assert!(bare.terms(&input()).unwrap().iter().all(|t| !t.name.ends_with("reg_loss")));
+    }
+
+    /// A wrapper that rewrites its input (SelfSupervisedLoss: both views, labelled by sample)
+    /// has its terms reduced and its embeddings regularized on the rewritten input, as PML's
+    /// wrapped loss would: the regularizer sees both views, and a per-anchor reducer the `2n`
+    /// anchors of the concatenated views.
+    #[test]
+    fn a_wrapper_s_terms_are_reduced_and_regularized_on_the_input_it_rewrites() {
+        use crate::loss::{LossConfig, SelfSupervisedLossConfig};
+        let device = Device::flex();
+        let x = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 2.0], [0.7, 0.7]], &device);
+        let v = Tensor::<2>::from_floats([[0.9, 0.2], [0.1, 1.0], [0.6, 0.8]], &device);
+        let labels = Tensor::<1, Int>::from_ints([4, 4, 4], &device);
+        let input = LossInput::new(x.clone(), labels.clone()).with_reference(v.clone(), labels);
+        let lp = RegularizerConfig::LpRegularizer(LpRegularizerConfig::new().with_power(2.0));
+        let reg = RegularizationConfig::new()
+            .with_embedding_regularizer(Some(lp))
+            .with_embedding_reg_weight(0.5);
+        let per_anchor = Reducer::Multiple {
+            reducers: BTreeMap::from([(
+                "pos_loss".into(),
+                Reducer::PerAnchor { reducer: Box::new(Reducer::Mean) },
+            )]),
+            default_reducer: Box::new(Reducer::Mean),
+        };
+        // mean squared norm of the six rows of [x; v], times 0.5
+        let penalty = (1.0 + 4.0 + 0.98 + 0.85 + 1.01 + 1.0) / 6.0 * 0.5;
+        for reducer in [Reducer::Mean, per_anchor] {
+            let contrastive = ContrastiveLossConfig::new().with_reducer(reducer.clone());
+            let ssl = SelfSupervisedLossConfig::new(Box::new(LossConfig::ContrastiveLoss(
+                contrastive.clone(),
+            )))
+            .init(&device)
+            .unwrap();
+            let value = scalar(reg.init(ssl).unwrap().forward_input(&input).unwrap());
+            let both = Tensor::cat(vec![x.clone(), v.clone()], 0);
+            let index = Tensor::<1, Int>::from_ints([0, 1, 2, 0, 1, 2], &device);
+            let inner = scalar(contrastive.init().unwrap().forward(both, index).unwrap());
+            assert!((value[0] - inner[0] - penalty).abs() < 1e-5, "{reducer:?}: {value:?}");
+        }
     }
 }

@@ -24,9 +24,11 @@ pub struct EnumVariants {
     /// The enum's name, for error messages (`"loss"`).
     pub what: &'static str,
     /// The keys whose values are of this enum (`["distance"]`): the innermost key of the value's
-    /// path, or, written `^a.b`, the whole path (`^loss` is the top-level `loss` only); for the
-    /// elements of a list, the list's key. Written `a.*`, the values of the table under `a`,
-    /// whose keys are the user's own (`reducers.*`: a reducer per sub-loss name).
+    /// path, or, written `^a.b`, the whole path (`^loss` is the top-level `loss` only), where
+    /// `**` stands for any run of keys (`^loss.**.loss`: a `loss` anywhere inside the top-level
+    /// `loss`, as in a composite loss); for the elements of a list, the list's key. Written
+    /// `a.*`, the values of the table under `a`, whose keys are the user's own (`reducers.*`: a
+    /// reducer per sub-loss name).
     pub keys: &'static [&'static str],
     /// `(variant name, serialized default)` in declaration order.
     pub variants: Vec<(String, Value)>,
@@ -65,7 +67,8 @@ pub struct Variants {
     /// The enums.
     pub enums: Vec<EnumVariants>,
     /// `(key, default)`: an optional table under `key` starts from `default` when a patch
-    /// gives it.
+    /// gives it; `key[]` is an element of the list under `key` (each table of a list starts
+    /// from the default, so the enums inside it are filled in too).
     pub optional_tables: Vec<(&'static str, Value)>,
 }
 
@@ -75,11 +78,19 @@ impl Variants {
     fn enum_at(&self, path: &[String]) -> Option<&EnumVariants> {
         let named: Vec<&str> =
             path.iter().map(String::as_str).filter(|k| k.parse::<usize>().is_err()).collect();
-        let whole = format!("^{}", named.join("."));
         let key = *named.last()?;
-        let in_map = named.len().checked_sub(2).map(|i| format!("{}.*", named[i]));
+        // A value of a user-keyed table (`a.*`) is of that table's enum whatever its key is (a
+        // sub-loss named `loss` under `reducers` is a reducer, not a loss).
+        if let Some(in_map) = named.len().checked_sub(2).map(|i| format!("{}.*", named[i]))
+            && let Some(e) = self.enums.iter().find(|e| e.keys.contains(&in_map.as_str()))
+        {
+            return Some(e);
+        }
         self.enums.iter().find(|e| {
-            e.keys.iter().any(|k| *k == whole || *k == key || in_map.as_deref() == Some(*k))
+            e.keys.iter().any(|k| match k.strip_prefix('^') {
+                Some(pattern) => path_matches(&pattern.split('.').collect::<Vec<_>>(), &named),
+                None => *k == key,
+            })
         })
     }
 
@@ -90,6 +101,28 @@ impl Variants {
         };
         let open = format!("{last}.*");
         self.enums.iter().any(|e| e.keys.contains(&open.as_str()))
+    }
+
+    /// The default of the optional table at `path`: by its key, or, for an element of a list,
+    /// by the list's key followed by `[]`.
+    fn optional_table(&self, path: &[String]) -> Option<&Value> {
+        let last = path.last()?;
+        let key = if last.parse::<usize>().is_ok() {
+            format!("{}[]", path.iter().rev().nth(1)?)
+        } else {
+            last.clone()
+        };
+        self.optional_tables.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
+/// Whether the keys `path` match `pattern`, where a `**` in the pattern matches any run of keys
+/// (none included).
+fn path_matches(pattern: &[&str], path: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => path.is_empty(),
+        Some((&"**", rest)) => (0..=path.len()).any(|skip| path_matches(rest, &path[skip..])),
+        Some((head, rest)) => path.first() == Some(head) && path_matches(rest, &path[1..]),
     }
 }
 
@@ -192,8 +225,7 @@ fn patch_at(
     }
     match (&mut *base, user) {
         (Value::Null, _) => {
-            let key = path.last().map(String::as_str).unwrap_or_default();
-            if let Some((_, default)) = variants.optional_tables.iter().find(|(k, _)| *k == key) {
+            if let Some(default) = variants.optional_table(path) {
                 *base = default.clone();
                 return patch_at(base, user, variants, path);
             }
@@ -333,5 +365,42 @@ mod tests {
         assert!(loosely_equal("AMLoss", "am_loss"));
         assert!(loosely_equal("BatchHardMiner", "batch-hard"));
         assert!(!loosely_equal("TripletMarginLoss", "triplet"));
+    }
+
+    #[test]
+    fn nested_enums_and_list_elements_get_their_defaults() {
+        let registry = Variants {
+            enums: vec![EnumVariants {
+                what: "loss",
+                keys: &["^loss", "^loss.**.loss"],
+                variants: vec![
+                    ("A".into(), json!({"A": {"x": 1}})),
+                    ("Multi".into(), json!({"Multi": {"losses": []}})),
+                    ("Wrap".into(), json!({"Wrap": {"loss": {"A": {"x": 1}}}})),
+                ],
+            }],
+            optional_tables: vec![("losses[]", json!({"loss": null, "weight": 1.0}))],
+        };
+        let mut base = json!({"loss": "A", "optim": {"loss": {"lr": 1}}});
+        let user = json!({"loss": {"multi": {"losses": [{"loss": "a"}, {"loss": {"wrap": {}},
+            "weight": 2.0}]}}});
+        patch(&mut base, &user, &registry).unwrap();
+        assert_eq!(
+            base["loss"],
+            json!({"Multi": {"losses": [
+                {"loss": {"A": {"x": 1}}, "weight": 1.0},
+                {"loss": {"Wrap": {"loss": {"A": {"x": 1}}}}, "weight": 2.0},
+            ]}})
+        );
+        // `optim.loss` is not a loss: `^loss.**.loss` starts at the top-level `loss`.
+        patch(&mut base, &json!({"optim": {"loss": {"lr": 2}}}), &registry).unwrap();
+        assert_eq!(base["optim"], json!({"loss": {"lr": 2}}));
+        let err =
+            patch(&mut base, &json!({"loss": {"multi": {"losses": [{"wieght": 1}]}}}), &registry)
+                .unwrap_err();
+        assert!(err.to_string().contains("`loss.Multi.losses.0.wieght`: unknown setting"), "{err}");
+        assert!(path_matches(&["a", "**", "b"], &["a", "b"]));
+        assert!(path_matches(&["a", "**", "b"], &["a", "x", "y", "b"]));
+        assert!(!path_matches(&["a", "**", "b"], &["a", "x"]));
     }
 }

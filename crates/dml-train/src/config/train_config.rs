@@ -13,7 +13,7 @@ use dml_backbones::{BackboneConfig, EmbeddingModelConfig, Pooling};
 use dml_data::{Normalization, SopSubset, Transform};
 use dml_losses::{
     CrossBatchMemoryConfig, Distance, LossConfig, LossError, MinerConfig, Reducer,
-    RegularizationConfig, RegularizerConfig, TripletType,
+    RegularizationConfig, RegularizerConfig, SubLossConfig, TripletType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -124,8 +124,10 @@ pub fn variants() -> Variants {
             ],
         ),
         EnumVariants::of("pooling", &["pooling"], &Pooling::defaults()),
-        EnumVariants::of("loss", &["^loss"], &LossConfig::defaults()),
-        EnumVariants::of("miner", &["^miner"], &MinerConfig::defaults()),
+        // A composite loss (MultipleLosses, SelfSupervisedLoss) holds losses and miners under
+        // `loss` and `miner` keys of its own.
+        EnumVariants::of("loss", &["^loss", "^loss.**.loss"], &LossConfig::defaults()),
+        EnumVariants::of("miner", &["^miner", "^loss.**.miner"], &MinerConfig::defaults()),
         EnumVariants::of("distance", &["distance"], &Distance::defaults()),
         EnumVariants::of(
             "reducer",
@@ -152,12 +154,21 @@ pub fn variants() -> Variants {
         ),
         EnumVariants::of("retention", &["keep_checkpoints"], &Keep::defaults()),
     ];
+    // Each loss of a MultipleLosses list starts from an entry's defaults, its loss to be named.
+    let mut sub_loss = serde_json::to_value(SubLossConfig::new(LossConfig::NTXentLoss(
+        dml_losses::NTXentLossConfig::new(),
+    )))
+    .unwrap_or(Value::Null);
+    if let Some(loss) = sub_loss.get_mut("loss") {
+        *loss = Value::Null;
+    }
     let optional_tables = vec![
         ("memory", serde_json::to_value(CrossBatchMemoryConfig::new(0)).unwrap_or(Value::Null)),
         (
             "regularization",
             serde_json::to_value(RegularizationConfig::new()).unwrap_or(Value::Null),
         ),
+        ("losses[]", sub_loss),
         ("schedule", serde_json::to_value(ScheduleConfig::default()).unwrap_or(Value::Null)),
         (
             "train_transform",
@@ -297,21 +308,22 @@ impl TrainConfig {
                 self.data.dataset
             )));
         }
-        if let Some((classes, size)) = self.loss.classes() {
+        for (path, part) in loss_parts("loss".into(), &self.loss) {
+            let Some((classes, size)) = part.classes() else { continue };
             let d = self.embedding_size();
             if size != 0 && size != d {
                 return Err(TrainError::Config(format!(
-                    "`loss.{}.embedding_size` is {size} but the model's embeddings have {d} \
+                    "`{path}.{}.embedding_size` is {size} but the model's embeddings have {d} \
                      (leave it out: it is taken from the model)",
-                    self.loss.name()
+                    part.name()
                 )));
             }
             if let (Some(declared), true) = (self.data.num_classes, classes != 0)
                 && declared != classes
             {
                 return Err(TrainError::Config(format!(
-                    "`loss.{}.num_classes` is {classes} but `data.num_classes` is {declared}",
-                    self.loss.name()
+                    "`{path}.{}.num_classes` is {classes} but `data.num_classes` is {declared}",
+                    part.name()
                 )));
             }
         }
@@ -319,9 +331,19 @@ impl TrainConfig {
         // would draw proxies from the device's generator); the pairing is checked here.
         let probe = |c: usize| if c == 0 { self.data.num_classes.unwrap_or(2) } else { c };
         let loss = self.loss_for(self.loss.classes().map_or(2, |(c, _)| probe(c)));
-        loss.validate().map_err(|e| loss_error("loss", self.loss.name(), e))?;
+        validate_loss("loss", &loss)?;
         if let Some(miner) = &self.miner {
             miner.init().map_err(|e| loss_error("miner", miner.name(), e))?;
+            if let LossConfig::MultipleLosses(m) = &loss
+                && m.losses.iter().any(|e| e.miner.is_some())
+            {
+                return Err(TrainError::Config(format!(
+                    "`miner` {} with `loss` MultipleLosses whose losses have miners of their own: \
+                     give every loss its own `miner` in `loss.MultipleLosses.losses`, or none of \
+                     them and the top-level `miner` for all (as PML's MultipleLosses)",
+                    miner.name()
+                )));
+            }
             if !loss.accepts_mined() {
                 return Err(TrainError::Config(format!(
                     "`miner` {} does not fit `loss` {}: the loss uses every embedding of the \
@@ -352,14 +374,21 @@ impl TrainConfig {
                 if !loss.has_class_weights() {
                     return Err(TrainError::Config(format!(
                         "`regularization.weight_regularizer` needs a loss with learnable class \
-                         weights or proxies, and `loss` {} has none (`embedding_regularizer` \
+                         weights or proxies, and `loss` {} has none{} (`embedding_regularizer` \
                          puts a penalty on the embeddings instead)",
-                        self.loss.name()
+                        self.loss.name(),
+                        if matches!(loss, LossConfig::MultipleLosses(_)) {
+                            " or several losses that have them (which one's to regularize would \
+                             be ambiguous)"
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 // The rows the loss will hand over: SparseCenters takes its counts from them.
                 let k = RegularizationConfig::centers_per_class_of(&loss);
-                let classes = loss.classes().map_or(1, |(c, _)| c.max(1));
+                let weighted = loss.class_weight_loss().unwrap_or(&loss);
+                let classes = weighted.classes().map_or(1, |(c, _)| c.max(1));
                 w.for_class_weights(classes * k, k).validate(true).map_err(|err| {
                     loss_error("regularization.weight_regularizer", w.name(), err)
                 })?;
@@ -385,6 +414,52 @@ impl TrainConfig {
         }
         Ok(())
     }
+}
+
+/// The losses a run's loss is made of, with their key paths: `(loss, the loss)` for a plain
+/// loss; for a composite loss, the losses inside it (`loss.MultipleLosses.losses.1.loss`).
+pub fn loss_parts(path: String, loss: &LossConfig) -> Vec<(String, &LossConfig)> {
+    match loss {
+        LossConfig::MultipleLosses(c) => c
+            .losses
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| {
+                loss_parts(format!("{path}.MultipleLosses.losses.{i}.loss"), &e.loss)
+            })
+            .collect(),
+        LossConfig::SelfSupervisedLoss(c) => {
+            loss_parts(format!("{path}.SelfSupervisedLoss.loss"), &c.loss)
+        }
+        other => vec![(path, other)],
+    }
+}
+
+/// Validates `loss` (whose class counts are filled in) at the key path `path`, naming the
+/// innermost key that is wrong (`loss.MultipleLosses.losses.0.loss.TripletMarginLoss.margin`),
+/// and refuses the losses the trainer cannot feed.
+fn validate_loss(path: &str, loss: &LossConfig) -> TrainResult<()> {
+    match loss {
+        LossConfig::MultipleLosses(c) => {
+            for (i, entry) in c.losses.iter().enumerate() {
+                validate_loss(&format!("{path}.MultipleLosses.losses.{i}.loss"), &entry.loss)?;
+                if let Some(m) = &entry.miner {
+                    let at = format!("{path}.MultipleLosses.losses.{i}.miner");
+                    m.init().map_err(|e| loss_error(&at, m.name(), e))?;
+                }
+            }
+        }
+        LossConfig::SelfSupervisedLoss(_) => {
+            return Err(TrainError::Config(format!(
+                "`{path}.SelfSupervisedLoss` needs two augmented views of every sample (PML's \
+                 `embeddings` and `ref_emb`); the trainer embeds one view per sample, so it \
+                 cannot train this loss: use it from dml-losses (LossInput::with_reference), or \
+                 its wrapped loss on the labelled batch"
+            )));
+        }
+        _ => {}
+    }
+    loss.validate().map_err(|e| loss_error(path, loss.name(), e))
 }
 
 fn strip_prefix(e: TrainError) -> String {
@@ -474,6 +549,98 @@ mod tests {
             .unwrap_or_else(|_| toml::Table::new());
         std::fs::write(&toml_path, toml::to_string(&table).expect("toml")).expect("write");
         assert_eq!(c.patched_with_file(&toml_path).expect("toml"), c);
+    }
+
+    const JOINT: &str = r#"
+[[loss.MultipleLosses.losses]]
+name = "metric"
+loss.triplet_margin = { margin = 0.1 }
+miner = "multi_similarity"
+
+[[loss.MultipleLosses.losses]]
+name = "classifier"
+weight = 0.5
+loss = "SoftmaxLoss"
+"#;
+
+    fn patched_toml(base: &TrainConfig, text: &str) -> TrainResult<TrainConfig> {
+        let table: toml::Table = toml::from_str(text).expect("toml");
+        base.patched(&serde_json::to_value(table).expect("json"), "t.toml")
+    }
+
+    #[test]
+    fn a_multiple_losses_file_fills_every_nested_default_and_round_trips() {
+        let base = preset(DatasetKind::Cub200);
+        let c = patched_toml(&base, JOINT).expect("patch");
+        let LossConfig::MultipleLosses(m) = &c.loss else { panic!("{:?}", c.loss) };
+        assert_eq!(m.losses.len(), 2);
+        assert!(matches!(&m.losses[0].loss, LossConfig::TripletMarginLoss(t) if t.margin == 0.1));
+        assert!(matches!(m.losses[0].miner, Some(MinerConfig::MultiSimilarityMiner(_))));
+        assert_eq!((m.losses[0].weight, m.losses[1].weight), (1.0, 0.5));
+        assert_eq!(m.losses[1].name.as_deref(), Some("classifier"));
+        assert!(matches!(&m.losses[1].loss, LossConfig::SoftmaxLoss(s) if s.bias));
+        c.validate().expect("valid");
+        // The class count and embedding size reach every loss that has class weights.
+        let filled = c.loss_for(7);
+        let LossConfig::MultipleLosses(m) = &filled else { panic!("composite") };
+        assert_eq!(m.losses[1].loss.classes(), Some((7, 512)));
+        // JSON (config.json) and TOML (the resolved configuration written back as a file).
+        let dir = tempfile::tempdir().expect("tempdir");
+        c.save(&dir.path().join("c.json")).expect("save");
+        assert_eq!(TrainConfig::load(&dir.path().join("c.json")).expect("load"), c);
+        #[derive(serde::Serialize)]
+        struct LossOnly<'a> {
+            loss: &'a LossConfig,
+        }
+        let toml_text = toml::to_string(&LossOnly { loss: &c.loss }).expect("the loss as TOML");
+        let again = patched_toml(&base, &toml_text).expect("toml again");
+        assert_eq!(again, c, "{toml_text}");
+        // An entry without a loss, and an unknown key inside an entry, name their key.
+        let err = patched_toml(&base, "[[loss.MultipleLosses.losses]]\nweight = 2.0\n")
+            .expect_err("no loss")
+            .to_string();
+        assert!(err.contains("loss.MultipleLosses.losses[0].loss"), "{err}");
+        let err =
+            patched_toml(&base, "[[loss.MultipleLosses.losses]]\nloss = \"NCALoss\"\nwieght = 2\n")
+                .expect_err("typo")
+                .to_string();
+        assert!(err.contains("`loss.MultipleLosses.losses.0.wieght`: unknown setting"), "{err}");
+    }
+
+    #[test]
+    fn composite_losses_are_validated_at_their_key_paths() {
+        let base = preset(DatasetKind::Cub200);
+        let bad_temperature =
+            "[[loss.MultipleLosses.losses]]\nloss.NTXentLoss = { temperature = -1.0 }\n";
+        let err = patched_toml(&base, bad_temperature)
+            .expect("patch")
+            .validate()
+            .expect_err("temperature");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`loss.MultipleLosses.losses.0.loss.NTXentLoss.temperature`"),
+            "{msg}"
+        );
+        let size = "[[loss.MultipleLosses.losses]]\nloss.ArcFaceLoss = { embedding_size = 3 }\n";
+        let msg =
+            patched_toml(&base, size).expect("patch").validate().expect_err("size").to_string();
+        assert!(
+            msg.contains("`loss.MultipleLosses.losses.0.loss.ArcFaceLoss.embedding_size`"),
+            "{msg}"
+        );
+        let mut both = patched_toml(&base, JOINT).expect("patch");
+        both.miner = MinerConfig::default_for("BatchHardMiner");
+        let msg = both.validate().expect_err("two miners").to_string();
+        assert!(msg.contains("miners of their own"), "{msg}");
+        let mut memory = patched_toml(&base, JOINT).expect("patch");
+        memory.memory = Some(CrossBatchMemoryConfig::new(0).with_memory_size(1024));
+        assert!(memory.validate().is_err());
+        let ssl = patched_toml(&base, "[loss.SelfSupervisedLoss]\nloss = \"ContrastiveLoss\"\n")
+            .expect("patch");
+        assert!(matches!(&ssl.loss, LossConfig::SelfSupervisedLoss(s)
+            if matches!(*s.loss, LossConfig::ContrastiveLoss(_))));
+        let msg = ssl.validate().expect_err("two views").to_string();
+        assert!(msg.contains("`loss.SelfSupervisedLoss` needs two augmented views"), "{msg}");
     }
 
     #[test]
@@ -571,5 +738,40 @@ mod tests {
             .patched(&json!({"loss": {"ContrastiveLoss": {"distance": {"Lp": {"p": 0.0}}}}}), "t")
             .expect_err("p");
         assert!(err.to_string().contains("p >= 1"), "{err}");
+    }
+
+    #[test]
+    fn composite_losses_take_reducer_tables_and_regularizers() {
+        let base = preset(DatasetKind::Cub200);
+        // A reducer table inside a sub-loss: its keys are the sub-loss names, `loss` included
+        // (NTXentLoss's only sub-loss), which is a reducer there, not a loss.
+        let text = r#"
+[[loss.MultipleLosses.losses]]
+loss.NTXentLoss = { reducer = { multiple = { reducers = { loss = "sum" } } } }
+
+[[loss.MultipleLosses.losses]]
+loss = "SoftmaxLoss"
+weight = 0.5
+
+[regularization]
+weight_regularizer = "RegularFaceRegularizer"
+"#;
+        let c = patched_toml(&base, text).expect("patch");
+        let LossConfig::MultipleLosses(m) = &c.loss else { panic!("{:?}", c.loss) };
+        let LossConfig::NTXentLoss(nt) = &m.losses[0].loss else { panic!("NTXentLoss") };
+        let Reducer::Multiple { reducers, .. } = &nt.reducer else { panic!("{:?}", nt.reducer) };
+        assert_eq!(reducers["loss"], Reducer::Sum);
+        // The only loss with class weights (SoftmaxLoss) takes the weight regularizer.
+        c.validate().expect("one loss with class weights");
+        let two = c
+            .patched(
+                &json!({"loss": {"MultipleLosses": {"losses": [
+                    {"loss": "SoftmaxLoss"}, {"loss": "ProxyAnchorLoss"}]}}}),
+                "t",
+            )
+            .expect("patch");
+        let err = two.validate().expect_err("two losses with class weights").to_string();
+        assert!(err.contains("`regularization.weight_regularizer`"), "{err}");
+        assert!(err.contains("several losses that have them"), "{err}");
     }
 }
