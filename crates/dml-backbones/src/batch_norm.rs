@@ -8,6 +8,9 @@
 //! running statistics are what an exported model evaluates with. [`batch_norm`] computes the
 //! same output as Burn's forward and updates the running statistics as PyTorch does.
 //!
+//! In a data-parallel step with synchronized statistics ([`crate::batch_norm_sync`]), the
+//! statistics are those of every shard's samples.
+//!
 //! The module stays Burn's own `BatchNorm` (its parameter names, its PyTorch import, its
 //! `freeze`), so checkpoints and weight import are unchanged.
 
@@ -23,6 +26,9 @@ use burn::tensor::Tensor;
 ///   `running_var <- (1 - momentum) running_var + momentum var n / (n - 1)`, as PyTorch's
 ///   `BatchNorm2d(track_running_stats=True)` with a fixed momentum. With `n = 1` (one value
 ///   per channel, where PyTorch refuses to train) the biased variance (0) is folded in.
+/// - Training inside [`BatchNormSync::run`](crate::BatchNormSync::run) (a shard of a
+///   data-parallel step with synchronized statistics): the same with the statistics of every
+///   shard's samples, the running statistics updated by shard 0 only.
 ///
 /// # Shapes
 /// - `x`: `[batch, channels, ...]` -> the same shape
@@ -36,6 +42,10 @@ pub fn batch_norm<const D: usize>(bn: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
     }
     if !(x.device().is_autodiff() && bn.training.is_enabled()) {
         return bn.forward(x);
+    }
+    // A shard of a data-parallel step with synchronized statistics.
+    if let Some((sync, rank)) = crate::batch_norm_sync::current() {
+        return crate::batch_norm_sync::synced_batch_norm(bn, x, &sync, rank);
     }
     let device = x.device();
     let per_channel = x.shape().num_elements() / x.dims()[1]; // batch x spatial positions

@@ -21,6 +21,7 @@
 
 pub mod backbone;
 pub mod batch_norm;
+pub mod batch_norm_sync;
 pub mod bn_inception;
 pub mod conv_bn;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod weights;
 
 pub use backbone::{Backbone, BackboneConfig};
 pub use batch_norm::batch_norm;
+pub use batch_norm_sync::BatchNormSync;
 pub use bn_inception::{BN_INCEPTION_KEY_REMAPS, BnInception, BnInceptionConfig};
 pub use conv_bn::ConvBn;
 pub use error::{BackboneError, BackboneResult};

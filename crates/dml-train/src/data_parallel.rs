@@ -29,12 +29,21 @@
 //!
 //! The devices are driven from one thread: Burn's GPU backends queue work asynchronously, so the
 //! devices compute concurrently, and the CPU backend already uses every core for one shard.
+//!
+//! With synchronized BatchNorm statistics (`run.sync_batch_norm`, [`Shards::forward_synced`]),
+//! steps 2 and 4 change: each shard's forward pass runs on its own thread, and every BatchNorm
+//! layer in training mode waits for the same layer of the other shards and normalizes with the
+//! statistics of the whole batch ([`dml_backbones::batch_norm_sync`]); the embeddings are
+//! gathered on `d_0` without detaching them ([`Shards::joined`]), so that the loss's one
+//! backward pass goes through the global statistics into every replica, and [`sum_gradients`]
+//! takes every replica's gradients from that one set. The run then equals the one-device run
+//! with BatchNorm training too.
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, FloatDType, Gradients, Tensor};
-use dml_backbones::EmbeddingModel;
 use dml_backbones::precision::forward_in_precision;
+use dml_backbones::{BatchNormSync, EmbeddingModel};
 
 /// How `n` samples split over `k` devices: contiguous shards, the first `n % k` one sample
 /// larger (the global batch order is kept, so every device count sees the same data).
@@ -48,12 +57,30 @@ pub fn shard_sizes(n: usize, k: usize) -> Vec<usize> {
     (0..k).map(|j| n / k + usize::from(j < n % k)).collect()
 }
 
+/// The batch's shards (contiguous, [`shard_sizes`]) and the devices after the main one that
+/// get one: a batch smaller than the device count uses the first `n` devices.
+fn split<'a>(images: &Tensor<4>, others: &'a [Device]) -> (&'a [Device], Vec<Tensor<4>>) {
+    let n = images.dims()[0];
+    let others = &others[..others.len().min(n.saturating_sub(1))];
+    let sizes = shard_sizes(n, 1 + others.len());
+    let mut start = 0;
+    let mut shards = Vec::with_capacity(sizes.len());
+    for &len in &sizes {
+        shards.push(images.clone().narrow(0, start, len));
+        start += len;
+    }
+    (others, shards)
+}
+
 /// One step's shards after the forward pass: each device's replica and embeddings.
 pub struct Shards {
     /// The replica of each device after the first (the first device's is the master model).
     pub replicas: Vec<EmbeddingModel>,
     /// Each device's embeddings (`[n_j, d]`, on its device, with its autodiff graph).
     pub embeddings: Vec<Tensor<2>>,
+    /// Whether the shards' BatchNorm layers shared their statistics ([`Shards::forward_synced`]):
+    /// then the shards' graphs are one graph, differentiated by one backward pass.
+    pub synced: bool,
 }
 
 impl Shards {
@@ -70,15 +97,7 @@ impl Shards {
         others: &[Device],
         precision: Option<FloatDType>,
     ) -> Self {
-        let n = images.dims()[0];
-        let others = &others[..others.len().min(n.saturating_sub(1))];
-        let sizes = shard_sizes(n, 1 + others.len());
-        let mut start = 0;
-        let mut shards = Vec::with_capacity(sizes.len());
-        for &len in &sizes {
-            shards.push(images.clone().narrow(0, start, len));
-            start += len;
-        }
+        let (others, shards) = split(&images, others);
         let mut shards = shards.into_iter();
         let first = shards.next().expect("at least one shard");
         let mut embeddings = vec![forward_in_precision(model, first, precision)];
@@ -88,7 +107,67 @@ impl Shards {
             embeddings.push(forward_in_precision(&replica, shard.to_device(device), precision));
             replicas.push(replica);
         }
-        Self { replicas, embeddings }
+        Self { replicas, embeddings, synced: false }
+    }
+
+    /// [`Shards::forward`] with synchronized BatchNorm statistics: each shard's forward pass
+    /// runs on its own thread (the main device's on this one), and every BatchNorm layer in
+    /// training mode normalizes with the statistics of the whole batch
+    /// ([`dml_backbones::batch_norm_sync`]), combined on the main device in device order. The
+    /// embeddings stay in one autodiff graph with the statistics; gather them with
+    /// [`Shards::joined`] and differentiate the loss with one backward pass.
+    ///
+    /// # Shapes
+    /// - `images`: `[n, c, h, w]`, `n >= 1`
+    pub fn forward_synced(
+        model: &EmbeddingModel,
+        images: Tensor<4>,
+        others: &[Device],
+        precision: Option<FloatDType>,
+    ) -> Self {
+        let main = images.device();
+        let (others, shards) = split(&images, others);
+        let count = shards.len();
+        let mut shards = shards.into_iter();
+        let first = shards.next().expect("at least one shard");
+        // Forked here, in device order, before any shard runs.
+        let work: Vec<(EmbeddingModel, Tensor<4>)> = others
+            .iter()
+            .zip(shards)
+            .map(|(device, shard)| (model.clone().fork(device), shard.to_device(device)))
+            .collect();
+        let sync = BatchNormSync::new(&main, count);
+        let embeddings = std::thread::scope(|scope| {
+            let handles: Vec<_> = work
+                .iter()
+                .enumerate()
+                .map(|(j, (replica, shard))| {
+                    let sync = &sync;
+                    scope.spawn(move || {
+                        sync.run(j + 1, || forward_in_precision(replica, shard.clone(), precision))
+                    })
+                })
+                .collect();
+            // Shard 0 on this thread: the master model's running statistics are updated from
+            // the thread that reads them.
+            let mut embeddings =
+                vec![sync.run(0, || forward_in_precision(model, first, precision))];
+            for handle in handles {
+                match handle.join() {
+                    Ok(e) => embeddings.push(e),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                }
+            }
+            embeddings
+        });
+        let replicas = work.into_iter().map(|(replica, _)| replica).collect();
+        Self { replicas, embeddings, synced: true }
+    }
+
+    /// The embeddings of all shards on `main`, in batch order, still in the shards' autodiff
+    /// graph (a synced step's loss input: its backward pass reaches every replica).
+    pub fn joined(&self, main: &Device) -> Tensor<2> {
+        Tensor::cat(self.embeddings.iter().map(|e| e.clone().to_device(main)).collect(), 0)
     }
 
     /// The embeddings of all shards on `main`, in batch order, detached from the shards'
@@ -124,8 +203,9 @@ impl Shards {
 }
 
 /// The gradients of the parameters `ids` of `master`, summed over the devices' backward
-/// passes (`grads[j]` from the replica [`Shards::replica`]`(master, j)`), on the main device's
-/// tensors. Summed in device order, so the result does not depend on timing.
+/// passes (`grads[j]` from the replica [`Shards::replica`]`(master, j)`; for synced shards,
+/// `grads` is the one backward pass of their joined graph, which holds every replica's), on
+/// the main device's tensors. Summed in device order, so the result does not depend on timing.
 pub fn sum_gradients(
     grads: &mut [Gradients],
     shards: &Shards,
@@ -133,6 +213,13 @@ pub fn sum_gradients(
     ids: &[ParamId],
 ) -> GradientsParams {
     let mut total = GradientsParams::new();
+    if let (true, [g]) = (shards.synced, &mut *grads) {
+        for j in 0..shards.embeddings.len() {
+            let part = GradientsParams::from_params(g, shards.replica(master, j), ids);
+            master.visit(&mut AddInto { total: &mut total, part });
+        }
+        return total;
+    }
     for (j, g) in grads.iter_mut().enumerate() {
         let part = GradientsParams::from_params(g, shards.replica(master, j), ids);
         master.visit(&mut AddInto { total: &mut total, part });

@@ -386,7 +386,9 @@ impl Trainer {
         let changes = crate::provenance::differences(&old, &new);
         // Moving a run to other devices (or another device count) is what resuming is for: the
         // checkpoint does not depend on them. Such a change is recorded, not refused.
-        let moved = |c: &String| c.starts_with("run.device");
+        // Synchronized BatchNorm statistics are part of how a batch is spread over devices.
+        let moved =
+            |c: &String| c.starts_with("run.device") || c.starts_with("run.sync_batch_norm");
         if changes.iter().any(|c| !moved(c)) && !b.run.allow_config_change {
             return Err(incompatible(format!(
                 "the run's settings changed, which breaks an exact continuation: {}; pass \
@@ -485,8 +487,18 @@ impl Trainer {
             let value = check(&loss, self.step)?;
             (value, vec![scaled(loss).backward()], None, None)
         } else {
-            let shards = Shards::forward(&self.model, batch.images, &self.replicas, precision);
-            let gathered = shards.gathered(&self.device);
+            let (shards, gathered) = if self.config.run.sync_batch_norm {
+                // One graph through the shared BatchNorm statistics: the loss's input is the
+                // shards' embeddings themselves, and one backward pass reaches every replica.
+                let shards =
+                    Shards::forward_synced(&self.model, batch.images, &self.replicas, precision);
+                let joined = shards.joined(&self.device);
+                (shards, joined)
+            } else {
+                let shards = Shards::forward(&self.model, batch.images, &self.replicas, precision);
+                let gathered = shards.gathered(&self.device);
+                (shards, gathered)
+            };
             let loss = if self.config.run.loss_per_device {
                 // Each shard's loss on its own samples, averaged over the shards.
                 let mut start = 0;
@@ -510,10 +522,15 @@ impl Trainer {
             };
             let value = check(&loss, self.step)?;
             let mut grads = scaled(loss).backward();
-            let grad = gathered
-                .grad_remove(&mut grads)
-                .unwrap_or_else(|| gathered.clone().inner().zeros_like());
-            (value, shards.backward(grad), Some(shards), Some(grads))
+            if shards.synced {
+                // The model's and the loss's gradients in the one set.
+                (value, vec![grads], Some(shards), None)
+            } else {
+                let grad = gathered
+                    .grad_remove(&mut grads)
+                    .unwrap_or_else(|| gathered.clone().inner().zeros_like());
+                (value, shards.backward(grad), Some(shards), Some(grads))
+            }
         };
         crate::fault::pause("mid-step", self.step + 1);
         // Parameter ids come from the module as it is now (loading a checkpoint gives the

@@ -3,12 +3,16 @@
 //! the same on libtorch and the software Vulkan device) trains the same parameters as one device
 //! with the same global batch, for a pair loss with batch-hard mining, a proxy loss and a
 //! cross-batch memory (NTXent), and a checkpoint of a 2-device run resumes on one device.
+//! With BatchNorm in training mode, per-device statistics (the default) change the run, and
+//! synchronized statistics (`run.sync_batch_norm`) give the one-device run again, running
+//! statistics included; a synced checkpoint resumes on one device.
 
 mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::Tensor;
 use common::{RUNS, tiny};
+use dml_backbones::Backbone;
 use dml_train::config::{OptimizerConfig, Span};
 use dml_train::data::load_data;
 use dml_train::{TrainConfig, Trainer};
@@ -80,29 +84,39 @@ fn recipe(dir: &std::path::Path, loss: &str) -> TrainConfig {
 /// libtorch, up to 1.5e-6 on lavapipe (ProxyAnchor's proxies, at 100 times the learning rate).
 const TOLERANCE: f32 = 5e-6;
 
+/// The three losses the data-parallel runs are compared on: (loss, miner, in a memory).
+const CASES: [(&str, Option<&str>, bool); 3] = [
+    ("TripletMarginLoss", Some("BatchHardMiner"), false),
+    ("ProxyAnchorLoss", None, false),
+    // In the memory, a loss without a hinge: a contrastive pair crossing its margin in one
+    // run and not in the other (a float-rounding coin flip) changes the average's count,
+    // which is not a difference of the device count.
+    ("NTXentLoss", None, true),
+];
+
+/// [`recipe`] for a case of [`CASES`].
+fn case_recipe(
+    dir: &std::path::Path,
+    loss: &str,
+    miner: Option<&str>,
+    memory: bool,
+) -> TrainConfig {
+    let mut c = recipe(dir, loss);
+    if let Some(m) = miner {
+        c = c.patched(&serde_json::json!({ "miner": m }), "test").expect("miner");
+    }
+    if memory {
+        c = c.patched(&serde_json::json!({"memory": {"memory_size": 24}}), "test").expect("memory");
+    }
+    c
+}
+
 #[test]
 fn two_and_three_devices_train_the_same_parameters_as_one() {
-    let cases: [(&str, Option<&str>, bool); 3] = [
-        ("TripletMarginLoss", Some("BatchHardMiner"), false),
-        ("ProxyAnchorLoss", None, false),
-        // In the memory, a loss without a hinge: a contrastive pair crossing its margin in one
-        // run and not in the other (a float-rounding coin flip) changes the average's count,
-        // which is not a difference of the device count.
-        ("NTXentLoss", None, true),
-    ];
-    for (loss, miner, memory) in cases {
+    for (loss, miner, memory) in CASES {
         let run = |devices: usize| {
             let dir = tempfile::tempdir().expect("tempdir");
-            let mut c = recipe(dir.path(), loss);
-            if let Some(m) = miner {
-                c = c.patched(&serde_json::json!({ "miner": m }), "test").expect("miner");
-            }
-            if memory {
-                c = c
-                    .patched(&serde_json::json!({"memory": {"memory_size": 24}}), "test")
-                    .expect("memory");
-            }
-            train_on(c, devices, None)
+            train_on(case_recipe(dir.path(), loss, miner, memory), devices, None)
         };
         let one = run(1);
         assert_eq!(one.step, 6);
@@ -206,4 +220,170 @@ fn the_loss_per_device_is_the_mean_of_the_shards_losses() {
     let got = t.partial.loss_sum;
     assert!((got - expected).abs() <= 1e-6 * expected.abs().max(1.0), "{got} vs {expected}");
     assert!((got - global).abs() > 1e-4, "per-device {got} equals the global loss {global}");
+}
+
+/// The running mean and variance of every BatchNorm of the tiny run's small CNN, in order.
+fn running_statistics(t: &Trainer) -> Vec<f32> {
+    let Backbone::SmallCnn(cnn) = &t.model.backbone else {
+        panic!("the tiny run's backbone is the small CNN")
+    };
+    let mut out = Vec::new();
+    for bn in [&cnn.block1.bn, &cnn.block2.bn, &cnn.block3.bn] {
+        for state in [&bn.running_mean, &bn.running_var] {
+            let data = state.value_sync().into_data().convert::<f32>();
+            out.extend(data.try_to_vec::<f32>().expect("f32 data"));
+        }
+    }
+    out
+}
+
+/// The largest difference between two runs' running statistics, relative to the largest
+/// magnitude among them.
+fn running_difference(a: &Trainer, b: &Trainer) -> f32 {
+    let (x, y) = (running_statistics(a), running_statistics(b));
+    assert_eq!(x.len(), y.len());
+    let scale = x.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-12);
+    x.iter().zip(&y).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max) / scale
+}
+
+/// `c` with BatchNorm in training mode and, when `sync`, synchronized statistics.
+fn batch_norm_training(c: TrainConfig, sync: bool) -> TrainConfig {
+    let mut c = c;
+    c.model.freeze_batch_norm = false;
+    c.run.sync_batch_norm = sync;
+    c
+}
+
+/// Float tolerance of the 6-step runs with BatchNorm in training mode, relative to the largest
+/// parameter (or running statistic). Normalizing with the batch's statistics amplifies rounding
+/// (1/σ of a low-variance channel), and a max-pool choice between two near-equal activations can
+/// go either way. Measured on the CPU: 1.6e-7 to 2.9e-6 for the parameters and 2.9e-7 to 2.8e-6
+/// for the running statistics, except NTXent on 3 devices, 9.1e-6, which jumps there at step 6
+/// from 1.5e-7, all in the weights of one output channel of the second convolution while that
+/// channel's BatchNorm scale and shift stay within 1.2e-7: the signature of its max pool taking
+/// the other of two near-equal inputs. Per-device statistics differ by 0.28.
+const BATCH_NORM_TOLERANCE: f32 = 5e-5;
+
+#[test]
+fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
+    for (loss, miner, memory) in CASES {
+        let run = |devices: usize| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), true);
+            train_on(c, devices, None)
+        };
+        // On one device the option changes nothing: the same run as without it.
+        let one = run(1);
+        let plain = {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), false);
+            train_on(c, 1, None)
+        };
+        assert_eq!(relative_difference(&one, &plain), 0.0, "{loss}: one device, synced or not");
+        assert_eq!(running_difference(&one, &plain), 0.0, "{loss}: running statistics");
+        // The running statistics moved from their initial values (0 and 1).
+        let stats = running_statistics(&one);
+        assert!(stats.iter().any(|v| v.abs() > 1e-3 && (v - 1.0).abs() > 1e-3), "{loss}");
+        for devices in [2, 3] {
+            let many = run(devices);
+            assert_eq!(many.step, 6);
+            let diff = relative_difference(&one, &many);
+            let stats = running_difference(&one, &many);
+            eprintln!(
+                "{loss} on {devices} devices, synchronized BatchNorm: relative parameter \
+                 difference {diff:e}, running statistics {stats:e}"
+            );
+            let (tol, what) = (BATCH_NORM_TOLERANCE, format!("{loss} on {devices} devices"));
+            assert!(diff <= tol, "{what}: parameters differ by {diff}");
+            assert!(stats <= tol, "{what}: running statistics differ by {stats}");
+            for (p, q) in one.history.epochs.iter().zip(&many.history.epochs) {
+                let tol = 1e-5 * p.loss.abs().max(1.0);
+                assert!((p.loss - q.loss).abs() <= tol, "{loss}: loss {} vs {}", p.loss, q.loss);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_synchronized_two_device_checkpoint_resumes_on_one_device() {
+    let a = tempfile::tempdir().expect("tempdir");
+    let full = train_on(batch_norm_training(recipe(a.path(), "ProxyAnchorLoss"), false), 1, None);
+    let b = tempfile::tempdir().expect("tempdir");
+    let synced = |c| batch_norm_training(c, true);
+    let first = train_on(synced(recipe(b.path(), "ProxyAnchorLoss")), 2, Some(3));
+    assert_eq!(first.step, 3);
+    drop(first);
+    // Resumed on one device without the option (which does nothing there): recorded, not
+    // refused, like the change of devices.
+    let mut c = batch_norm_training(recipe(b.path(), "ProxyAnchorLoss"), false);
+    c.run.resume = Some(b.path().join("last.ckpt").to_string_lossy().into_owned());
+    let resumed = train_on(c, 1, None);
+    assert_eq!(resumed.step, 6);
+    let diff = relative_difference(&full, &resumed);
+    let stats = running_difference(&full, &resumed);
+    eprintln!("synced checkpoint resumed on one device: {diff:e}, running statistics {stats:e}");
+    assert!(diff <= BATCH_NORM_TOLERANCE, "resumed on one device: parameters differ by {diff}");
+    assert!(stats <= BATCH_NORM_TOLERANCE, "resumed: running statistics differ by {stats}");
+    let changes = &resumed.segments[1].changes;
+    assert!(changes.iter().any(|c| c.starts_with("run.devices")), "{changes:?}");
+    assert!(changes.iter().any(|c| c.starts_with("run.sync_batch_norm")), "{changes:?}");
+}
+
+#[test]
+fn synchronized_batch_norm_with_the_loss_per_device_averages_the_shards_losses() {
+    // With synchronized statistics the shards' embeddings are the whole batch's, so the
+    // per-device loss is the mean of the loss on each half of the one-device embeddings.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut c = batch_norm_training(recipe(dir.path(), "TripletMarginLoss"), true);
+    c.run.devices = vec![device_name(); 2];
+    c.run.device = device_name();
+    c.run.loss_per_device = true;
+    let _guard = RUNS.lock().unwrap_or_else(|e| e.into_inner());
+    let (train, eval) = load_data(&c).expect("data");
+    let device = dml_train::device::resolve_device(&device_name()).expect("device");
+    let mut t = Trainer::for_data(c, &train, &device).expect("trainer");
+    t.show_progress = false;
+    let batch = train.epoch_from(0, 0, &t.device).next().expect("a batch").expect("batch");
+    // The forward pass in training mode moves the running statistics, not the first loss.
+    let e = t.model.clone().train().forward(batch.images.clone());
+    let mut expected = 0.0;
+    for half in [0..4, 4..8] {
+        let part = e.clone().narrow(0, half.start, half.len());
+        let l = t.loss.forward(part, &batch.labels[half]).expect("loss");
+        expected += l.into_scalar::<f32>() as f64 / 2.0;
+    }
+    // Per-device statistics give another value.
+    let unsynced = {
+        let mut expected = 0.0;
+        for half in [0..4, 4..8] {
+            let images = batch.images.clone().narrow(0, half.start, half.len());
+            let e = t.model.clone().train().forward(images);
+            let l = t.loss.forward(e, &batch.labels[half]).expect("loss");
+            expected += l.into_scalar::<f32>() as f64 / 2.0;
+        }
+        expected
+    };
+    t.fit(&train, &eval, Some(1)).expect("fit");
+    let got = t.partial.loss_sum;
+    assert!((got - expected).abs() <= 1e-5 * expected.abs().max(1.0), "{got} vs {expected}");
+    assert!((got - unsynced).abs() > 1e-4, "synced {got} equals per-device {unsynced}");
+}
+
+#[test]
+fn synchronized_batch_norm_trains_in_bf16() {
+    // Mixed precision: each shard's network in bfloat16, BatchNorm (and its exchange) in
+    // float32. The synced 2-device run follows the one-device bf16 run more closely than the
+    // per-device statistics do.
+    let run = |devices: usize, sync: bool| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut c = batch_norm_training(recipe(dir.path(), "MultiSimilarityLoss"), sync);
+        c.run.precision = dml_train::config::Precision::Bf16;
+        train_on(c, devices, None)
+    };
+    let one = run(1, true);
+    let (synced, unsynced) = (run(2, true), run(2, false));
+    assert!(synced.history.epochs.iter().all(|e| e.loss.is_finite()));
+    let (a, b) = (relative_difference(&one, &synced), relative_difference(&one, &unsynced));
+    eprintln!("bf16, 2 devices: relative parameter difference synced {a:e}, per-device {b:e}");
+    assert!(a < b / 10.0, "synced {a}, per-device {b}");
 }

@@ -537,3 +537,21 @@ fn the_seeds_multi_device_flags_train_data_parallel_on_the_devices_named() {
     // Two ranks of 3 samples (one packaged triplet each) train.
     train_two_steps(c, 6);
 }
+
+#[test]
+fn sync_batch_norm_is_a_flag_of_every_dialect_and_off_by_default() {
+    let args = argv("ldm", "python3 train.py --gpu-id -1 --devices cpu,cpu", &[]);
+    let c = resolve_command_line(&args).expect("ldm --devices");
+    assert!(!c.run.sync_batch_norm);
+    let args = argv("ldm", "python3 train.py --gpu-id -1 --devices cpu,cpu --sync-batch-norm", &[]);
+    let c = resolve_command_line(&args).expect("ldm --sync-batch-norm");
+    assert_eq!(c.run.devices, ["cpu", "cpu"]);
+    assert!(c.run.sync_batch_norm);
+    // The configuration key, through --set.
+    let args = argv(
+        "ldm",
+        "python3 train.py --gpu-id -1 --devices cpu,cpu --set run.sync_batch_norm=true",
+        &[],
+    );
+    assert!(resolve_command_line(&args).expect("--set").run.sync_batch_norm);
+}

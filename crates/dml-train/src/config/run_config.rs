@@ -148,6 +148,13 @@ pub struct RunConfig {
     /// default).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub loss_per_device: bool,
+    /// With several `devices` and BatchNorm in training mode: normalize every shard with the
+    /// statistics of the whole batch (PyTorch's `SyncBatchNorm`; the gradient flows through the
+    /// global statistics into every shard), so that the run equals the one-device run with the
+    /// same batch. Off (the default), each device normalizes with its own shard's statistics,
+    /// as PyTorch's DistributedDataParallel does. No effect on one device.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sync_batch_norm: bool,
     /// The precision of the network's forward and backward passes in training (mixed
     /// precision: float32 master weights, BatchNorm and loss); evaluation runs in float32.
     #[serde(default, skip_serializing_if = "Precision::is_f32")]
@@ -183,6 +190,18 @@ impl RunConfig {
         }
     }
 
+    /// The settings a configuration's JSON leaves out at their defaults (so that the
+    /// configurations and hashes of runs from before them are unchanged), with those defaults:
+    /// a patch (a file, `--set`) may still set them.
+    pub fn hidden_defaults() -> serde_json::Value {
+        serde_json::json!({
+            "devices": [],
+            "loss_per_device": false,
+            "sync_batch_norm": false,
+            "precision": Precision::F32,
+        })
+    }
+
     /// `length` long, evaluating and checkpointing every epoch, into `output_dir`.
     pub fn new(length: Span, output_dir: impl Into<String>) -> Self {
         Self {
@@ -200,6 +219,7 @@ impl RunConfig {
             device: "cpu".into(),
             devices: Vec::new(),
             loss_per_device: false,
+            sync_batch_norm: false,
             precision: Precision::F32,
             max_steps_per_epoch: None,
             max_steps: None,

@@ -220,6 +220,13 @@ impl TrainConfig {
     /// variant or a value of the wrong type.
     pub fn patched(&self, layer: &Value, source: &str) -> TrainResult<Self> {
         let mut value = self.to_value()?;
+        if let (Some(run), Value::Object(hidden)) =
+            (value.get_mut("run").and_then(Value::as_object_mut), RunConfig::hidden_defaults())
+        {
+            for (key, default) in hidden {
+                run.entry(key).or_insert(default);
+            }
+        }
         patch(&mut value, layer, &variants())
             .map_err(|e| TrainError::Config(format!("{source}: {}", strip_prefix(e))))?;
         // TOML has no null: `model.embedding_size = 0` says "no projection".
@@ -535,6 +542,31 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{distance:?}: {e}"));
             assert!(matches!(&c.loss, LossConfig::ContrastiveLoss(l) if l.distance == distance));
         }
+    }
+
+    #[test]
+    fn settings_left_out_at_their_defaults_can_be_patched() {
+        let base = preset(DatasetKind::Cub200);
+        assert!(base.to_value().expect("value")["run"].get("sync_batch_norm").is_none());
+        let c = base
+            .patched(
+                &json!({"run": {
+                    "devices": ["cpu", "cpu"],
+                    "sync_batch_norm": true,
+                    "loss_per_device": true,
+                    "precision": "bf16",
+                }}),
+                "test",
+            )
+            .expect("patch");
+        assert_eq!(c.run.devices, ["cpu", "cpu"]);
+        assert!(c.run.sync_batch_norm && c.run.loss_per_device);
+        assert_eq!(c.run.precision, crate::config::Precision::Bf16);
+        // Still left out of the JSON at their defaults.
+        let back = c.patched(&json!({"run": {"sync_batch_norm": false}}), "test").expect("off");
+        assert!(back.to_value().expect("value")["run"].get("sync_batch_norm").is_none());
+        let err = base.patched(&json!({"run": {"sync_batchnorm": true}}), "t").expect_err("typo");
+        assert!(err.to_string().contains("sync_batch_norm"), "{err}");
     }
 
     #[test]

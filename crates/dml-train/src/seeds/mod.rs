@@ -44,6 +44,10 @@ pub struct CommonArgs {
     /// whole batch; the first is the main device.
     #[arg(long, value_delimiter = ',', conflicts_with = "device")]
     pub devices: Option<Vec<String>>,
+    /// With `--devices`: every BatchNorm layer in training mode normalizes each shard with the
+    /// statistics of the whole batch (PyTorch's `SyncBatchNorm`), instead of its own shard's.
+    #[arg(long)]
+    pub sync_batch_norm: bool,
     /// Mixed precision: `bf16` or `f16` computes the network in that precision from float32
     /// master weights (BatchNorm and the loss stay float32); `f32` (the default) throughout.
     #[arg(long, value_parser = ["f32", "bf16", "f16"])]
@@ -93,6 +97,7 @@ impl CommonArgs {
         if let Some(d) = &self.devices {
             config.run.devices = d.clone();
         }
+        config.run.sync_batch_norm |= self.sync_batch_norm;
         if let Some(p) = &self.precision {
             config.run.precision = match p.as_str() {
                 "bf16" => crate::config::Precision::Bf16,
