@@ -97,6 +97,8 @@ pub enum LossConfig {
     SubCenterArcFaceLoss(SubCenterArcFaceLossConfig),
     /// PML's `SupConLoss`.
     SupConLoss(SupConLossConfig),
+    /// PML's `ThresholdConsistentMarginLoss` (cosine margins on positive and negative pairs).
+    ThresholdConsistentMarginLoss(ThresholdConsistentMarginLossConfig),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLossConfig),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
@@ -144,6 +146,7 @@ impl LossConfig {
             Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
             Self::SupConLoss(SupConLossConfig::new()),
+            Self::ThresholdConsistentMarginLoss(ThresholdConsistentMarginLossConfig::new()),
             Self::TripletMarginLoss(TripletMarginLossConfig::new()),
             Self::TupletMarginLoss(TupletMarginLossConfig::new()),
         ]
@@ -189,6 +192,7 @@ impl LossConfig {
             Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
             Self::SupConLoss(_) => "SupConLoss",
+            Self::ThresholdConsistentMarginLoss(_) => "ThresholdConsistentMarginLoss",
             Self::TripletMarginLoss(_) => "TripletMarginLoss",
             Self::TupletMarginLoss(_) => "TupletMarginLoss",
         }
@@ -402,6 +406,9 @@ impl LossConfig {
             Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),
             Self::SupConLoss(c) => Loss::SupConLoss(c.init()?),
+            Self::ThresholdConsistentMarginLoss(c) => {
+                Loss::ThresholdConsistentMarginLoss(c.init()?)
+            }
             Self::TripletMarginLoss(c) => Loss::TripletMarginLoss(c.init()?),
             Self::TupletMarginLoss(c) => Loss::TupletMarginLoss(c.init()?),
         })

@@ -87,6 +87,8 @@ pub enum Loss {
     SubCenterArcFaceLoss(SubCenterArcFaceLoss),
     /// PML's `SupConLoss`.
     SupConLoss(SupConLoss),
+    /// PML's `ThresholdConsistentMarginLoss` (cosine margins on positive and negative pairs).
+    ThresholdConsistentMarginLoss(ThresholdConsistentMarginLoss),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLoss),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
@@ -134,6 +136,7 @@ macro_rules! each_loss {
             Loss::StaticProxyNCALoss($l) => $body,
             Loss::SubCenterArcFaceLoss($l) => $body,
             Loss::SupConLoss($l) => $body,
+            Loss::ThresholdConsistentMarginLoss($l) => $body,
             Loss::TripletMarginLoss($l) => $body,
             Loss::TupletMarginLoss($l) => $body,
         }

@@ -46,6 +46,7 @@ mod sphere_face;
 mod static_proxy_nca;
 mod sub_center_arc_face;
 mod supcon;
+mod threshold_consistent_margin;
 mod triplet_margin;
 mod tuplet_margin;
 
@@ -95,5 +96,8 @@ pub use sphere_face::{SphereFaceLoss, SphereFaceLossConfig};
 pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
 pub use supcon::{SupConLoss, SupConLossConfig};
+pub use threshold_consistent_margin::{
+    ThresholdConsistentMarginLoss, ThresholdConsistentMarginLossConfig,
+};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};
 pub use tuplet_margin::{TupletMarginLoss, TupletMarginLossConfig};
