@@ -1,11 +1,56 @@
-//! A third group of PML 2.9 losses (ThresholdConsistentMargin)
+//! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin)
 //! against PML (fixtures from tools/fixtures/gen_extra3.py): value, embedding gradient and, for
-//! the losses with learnable state, the gradients of the parameters.
+//! the losses with learnable state or a reference set, the gradients of those tensors.
 
 mod common;
 
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Gradients, Tensor};
 use common::*;
-use dml::losses::ThresholdConsistentMarginLossConfig;
+use dml::losses::{
+    DynamicSoftMarginLoss, DynamicSoftMarginLossConfig, LossInput, MetricLoss,
+    ThresholdConsistentMarginLossConfig,
+};
+use serde_json::Value;
+
+/// The input of a case: its batch, mined by its miner if it names one, compared with its
+/// reference set when it has one (`extra.ref_embeddings`, `extra.ref_labels`). Returns the
+/// input, the embeddings and the reference embeddings (both tracked).
+fn case_input(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Tensor<2>>) {
+    let emb = matrix(&case.embeddings, device).require_grad();
+    let y = labels(&case.labels, device);
+    let mut input = LossInput::new(emb.clone(), y.clone());
+    if let Some(mined) = mine(case, &emb, &y) {
+        input = input.with_mined(mined);
+    }
+    let mut reference = None;
+    if let Some(r) = case.extra.get("ref_embeddings") {
+        let r = matrix(&rows(r), device).require_grad();
+        let ry: Vec<i64> = match case.extra.get("ref_labels") {
+            Some(v) => numbers(v).iter().map(|&v| v as i64).collect(),
+            None => vec![0; r.dims()[0]],
+        };
+        input = input.with_reference(r.clone(), labels(&ry, device));
+        reference = Some(r);
+    }
+    (input, emb, reference)
+}
+
+/// Compares the value, the embedding gradient and (when the case has a reference set) the
+/// reference gradient of `loss` on `case`; returns the gradients for further checks.
+fn check_case(case: &Case, loss_fn: &impl MetricLoss, device: &Device) -> Gradients {
+    let (input, emb, reference) = case_input(case, device);
+    let loss = loss_fn.forward_input(&input).expect("loss computes");
+    let grads = loss.backward();
+    check_value_and_grad(case, &loss, emb.grad(&grads));
+    if let Some(r) = reference {
+        let expected: Vec<f64> = rows(&case.extra["grad_ref"]).into_iter().flatten().collect();
+        let actual = r.grad(&grads).map_or_else(|| vec![0.0; expected.len()], |g| values(&g));
+        assert_close(&format!("{} ref grad", case.name), &actual, &expected);
+    }
+    grads
+}
 
 #[test]
 fn threshold_consistent_margin_matches_pml() {
@@ -13,4 +58,40 @@ fn threshold_consistent_margin_matches_pml() {
         let defaults = ThresholdConsistentMarginLossConfig::new();
         Box::new(config_from(defaults, &case.config).init().unwrap())
     });
+}
+
+/// Every case checks the value, the gradients and the histogram after the call. A case of a
+/// sequence (`extra.sequence`) continues with the loss of the sequence's previous case, so the
+/// running histogram is checked against PML's over several calls.
+#[test]
+fn dynamic_soft_margin_matches_pml() {
+    let fixture = load("dynamic_soft_margin.json");
+    let device = device();
+    let mut sequences: HashMap<String, DynamicSoftMarginLoss> = HashMap::new();
+    let mut sequence_cases = 0;
+    for case in &fixture.cases {
+        let build = || {
+            config_from(DynamicSoftMarginLossConfig::new(), &case.config)
+                .init(&device)
+                .expect("valid config")
+        };
+        let fresh;
+        let loss = match case.extra.get("sequence") {
+            Some(Value::String(name)) => {
+                sequence_cases += 1;
+                &*sequences.entry(name.clone()).or_insert_with(build)
+            }
+            _ => {
+                fresh = build();
+                &fresh
+            }
+        };
+        check_case(case, loss, &device);
+        assert_close(
+            &format!("{} histogram", case.name),
+            &values(&loss.histogram()),
+            &numbers(&case.extra["histogram"]),
+        );
+    }
+    assert!(sequences.len() >= 3 && sequence_cases >= 30, "the fixture's sequences are checked");
 }

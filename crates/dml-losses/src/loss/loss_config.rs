@@ -37,6 +37,8 @@ pub enum LossConfig {
     ContrastiveLoss(ContrastiveLossConfig),
     /// PML's `CosFaceLoss` (additive cosine margin on class weights).
     CosFaceLoss(CosFaceLossConfig),
+    /// PML's `DynamicSoftMarginLoss` (triplets weighted by the running CDF of `d(a, p) - d(a, n)`).
+    DynamicSoftMarginLoss(DynamicSoftMarginLossConfig),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLossConfig),
     /// PML's `FastAPLoss` (histogram approximation of average precision).
@@ -116,6 +118,7 @@ impl LossConfig {
             Self::CircleLoss(CircleLossConfig::new()),
             Self::ContrastiveLoss(ContrastiveLossConfig::new()),
             Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
+            Self::DynamicSoftMarginLoss(DynamicSoftMarginLossConfig::new()),
             Self::EmlLoss(EmlLossConfig::new()),
             Self::FastAPLoss(FastAPLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
@@ -162,6 +165,7 @@ impl LossConfig {
             Self::CircleLoss(_) => "CircleLoss",
             Self::ContrastiveLoss(_) => "ContrastiveLoss",
             Self::CosFaceLoss(_) => "CosFaceLoss",
+            Self::DynamicSoftMarginLoss(_) => "DynamicSoftMarginLoss",
             Self::EmlLoss(_) => "EmlLoss",
             Self::FastAPLoss(_) => "FastAPLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
@@ -299,6 +303,7 @@ impl LossConfig {
             Self::ArcFaceLoss(c) => c.validate(),
             Self::ArcMarginLoss(c) => c.validate(),
             Self::CosFaceLoss(c) => c.validate(),
+            Self::DynamicSoftMarginLoss(c) => c.validate(),
             Self::MarginLoss(c) => c.validate().map(drop),
             Self::LargeMarginSoftmaxLoss(c) => c.validate(),
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
@@ -372,6 +377,7 @@ impl LossConfig {
             Self::CircleLoss(c) => Loss::CircleLoss(c.init()?),
             Self::ContrastiveLoss(c) => Loss::ContrastiveLoss(c.init()?),
             Self::CosFaceLoss(c) => Loss::CosFaceLoss(c.init(device)?),
+            Self::DynamicSoftMarginLoss(c) => Loss::DynamicSoftMarginLoss(c.init(device)?),
             Self::EmlLoss(c) => Loss::EmlLoss(c.init()?),
             Self::FastAPLoss(c) => Loss::FastAPLoss(c.init()?),
             Self::GeneralizedLiftedStructureLoss(c) => {

@@ -27,6 +27,8 @@ pub enum Loss {
     ContrastiveLoss(ContrastiveLoss),
     /// PML's `CosFaceLoss` (additive cosine margin on class weights).
     CosFaceLoss(CosFaceLoss),
+    /// PML's `DynamicSoftMarginLoss` (triplets weighted by the running CDF of `d(a, p) - d(a, n)`).
+    DynamicSoftMarginLoss(DynamicSoftMarginLoss),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLoss),
     /// PML's `FastAPLoss` (histogram approximation of average precision).
@@ -106,6 +108,7 @@ macro_rules! each_loss {
             Loss::CircleLoss($l) => $body,
             Loss::ContrastiveLoss($l) => $body,
             Loss::CosFaceLoss($l) => $body,
+            Loss::DynamicSoftMarginLoss($l) => $body,
             Loss::EmlLoss($l) => $body,
             Loss::FastAPLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,

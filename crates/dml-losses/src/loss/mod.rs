@@ -9,6 +9,7 @@ mod classification;
 mod contrastive;
 mod cos_face;
 mod cross_batch_memory;
+mod dynamic_soft_margin;
 mod eml;
 mod fast_ap;
 mod generalized_lifted_structure;
@@ -58,6 +59,7 @@ pub use circle::{CircleLoss, CircleLossConfig};
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use cos_face::{CosFaceLoss, CosFaceLossConfig};
 pub use cross_batch_memory::{CrossBatchMemory, CrossBatchMemoryConfig};
+pub use dynamic_soft_margin::{DynamicSoftMarginLoss, DynamicSoftMarginLossConfig};
 pub use eml::{EmlLoss, EmlLossConfig};
 pub use fast_ap::{FastAPLoss, FastAPLossConfig};
 pub use generalized_lifted_structure::{
