@@ -1,4 +1,4 @@
-//! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin)
+//! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin, Manifold)
 //! against PML (fixtures from tools/fixtures/gen_extra3.py): value, embedding gradient and, for
 //! the losses with learnable state or a reference set, the gradients of those tensors.
 
@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use burn::tensor::{Device, Gradients, Tensor};
 use common::*;
 use dml::losses::{
-    DynamicSoftMarginLoss, DynamicSoftMarginLossConfig, LossInput, MetricLoss,
+    DynamicSoftMarginLoss, DynamicSoftMarginLossConfig, LossInput, ManifoldLossConfig, MetricLoss,
     ThresholdConsistentMarginLossConfig,
 };
 use serde_json::Value;
@@ -94,4 +94,17 @@ fn dynamic_soft_margin_matches_pml() {
         );
     }
     assert!(sequences.len() >= 3 && sequence_cases >= 30, "the fixture's sequences are checked");
+}
+
+#[test]
+fn manifold_matches_pml() {
+    let fixture = load("manifold.json");
+    let device = device();
+    for case in &fixture.cases {
+        let loss = config_from(ManifoldLossConfig::new(1), &case.config)
+            .init_with(param_matrix(case, "proxies", &device))
+            .expect("valid config");
+        let grads = check_case(case, &loss, &device);
+        check_param_grad(case, "proxies", loss.proxies.val().grad(&grads));
+    }
 }

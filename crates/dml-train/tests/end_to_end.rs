@@ -68,6 +68,12 @@ fn train_from_file(
     let mut text = format!(
         "[loss.{loss}]\n{settings}\n[run]\nlength = {{ iterations = 12 }}\neval_every = {{ iterations = 12 }}\n\n[optim]\nlr = 0.002\nfrozen_backbone = {{ epochs = 0 }}\n"
     );
+    if loss == "ManifoldLoss" {
+        // Its proxies at 10x the rate rather than the preset's 100x: its value counts the proxies
+        // within a 5e-4 margin, and proxies that move by 0.2 a step overshoot (see
+        // docs/losses/extra3.md).
+        text.push_str("loss = { lr_mult = 10.0 }\n");
+    }
     if let Some(m) = miner {
         text.push_str(&format!("\n[miner.{m}]\n"));
     }

@@ -55,6 +55,8 @@ pub enum LossConfig {
     IntraPairVarianceLoss(IntraPairVarianceLossConfig),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLossConfig),
+    /// PML's `ManifoldLoss` (random-walk similarities of embeddings and learnable proxies).
+    ManifoldLoss(ManifoldLossConfig),
     /// PML's `MarginLoss` (learnable boundary `beta`).
     MarginLoss(MarginLossConfig),
     /// PML's `MultiSimilarityLoss`.
@@ -127,6 +129,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(LargeMarginSoftmaxLossConfig::new(0, 0)),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
+            Self::ManifoldLoss(ManifoldLossConfig::new(0).with_num_proxies(0)),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
             Self::NCALoss(NCALossConfig::new()),
@@ -174,6 +177,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(_) => "LargeMarginSoftmaxLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
+            Self::ManifoldLoss(_) => "ManifoldLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
             Self::NCALoss(_) => "NCALoss",
@@ -218,6 +222,10 @@ impl LossConfig {
             Self::ArcMarginLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::CosFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::LargeMarginSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            // One proxy per class when the labels are the meta classes.
+            Self::ManifoldLoss(c) if c.meta_classes == ManifoldMetaClasses::Labels => {
+                Some((c.num_proxies, c.embedding_size))
+            }
             Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::P2SGradLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
@@ -253,6 +261,13 @@ impl LossConfig {
             }
             Self::LargeMarginSoftmaxLoss(c) => {
                 c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ManifoldLoss(c) => {
+                // Random meta classes keep their configured number of proxies.
+                if c.meta_classes == ManifoldMetaClasses::Labels {
+                    c.num_proxies = num_classes;
+                }
                 c.embedding_size = embedding_size;
             }
             Self::NormalizedSoftmaxLoss(c) => {
@@ -304,6 +319,7 @@ impl LossConfig {
             Self::ArcMarginLoss(c) => c.validate(),
             Self::CosFaceLoss(c) => c.validate(),
             Self::DynamicSoftMarginLoss(c) => c.validate(),
+            Self::ManifoldLoss(c) => c.validate(),
             Self::MarginLoss(c) => c.validate().map(drop),
             Self::LargeMarginSoftmaxLoss(c) => c.validate(),
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
@@ -332,7 +348,8 @@ impl LossConfig {
             | Self::P2SGradLoss(_)
             | Self::SoftmaxLoss(_)
             | Self::StaticProxyNCALoss(_)
-            | Self::SubCenterArcFaceLoss(_) => false,
+            | Self::SubCenterArcFaceLoss(_)
+            | Self::ManifoldLoss(_) => false,
             Self::ProxyAnchorLoss(_)
             | Self::ProxyNCALoss(_)
             | Self::MarginLoss(_)
@@ -360,7 +377,8 @@ impl LossConfig {
             | Self::ProxyNCALoss(_)
             | Self::LargeMarginSoftmaxLoss(_)
             | Self::SphereFaceLoss(_)
-            | Self::SoftTripleLoss(_) => false,
+            | Self::SoftTripleLoss(_)
+            | Self::ManifoldLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
         }
@@ -388,6 +406,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(c) => Loss::LargeMarginSoftmaxLoss(c.init(device)?),
             Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
+            Self::ManifoldLoss(c) => Loss::ManifoldLoss(c.init(device)?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
             Self::NCALoss(c) => Loss::NCALoss(c.init()?),

@@ -45,6 +45,8 @@ pub enum Loss {
     IntraPairVarianceLoss(IntraPairVarianceLoss),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLoss),
+    /// PML's `ManifoldLoss` (random-walk similarities of embeddings and learnable proxies).
+    ManifoldLoss(ManifoldLoss),
     /// PML's `MarginLoss` (learnable boundary `beta`).
     MarginLoss(MarginLoss),
     /// PML's `MultiSimilarityLoss`.
@@ -117,6 +119,7 @@ macro_rules! each_loss {
             Loss::LargeMarginSoftmaxLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,
+            Loss::ManifoldLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
             Loss::MultiSimilarityLoss($l) => $body,
             Loss::NCALoss($l) => $body,

@@ -21,6 +21,7 @@ mod large_margin_softmax;
 mod lifted_structure;
 mod loss_config;
 mod loss_module;
+mod manifold;
 mod margin;
 mod metric_loss;
 mod multi_similarity;
@@ -73,6 +74,7 @@ pub use large_margin_softmax::{LargeMarginSoftmaxLoss, LargeMarginSoftmaxLossCon
 pub use lifted_structure::{LiftedStructureLoss, LiftedStructureLossConfig};
 pub use loss_config::{LossConfig, loose_name};
 pub use loss_module::Loss;
+pub use manifold::{ManifoldLoss, ManifoldLossConfig, ManifoldMetaClasses};
 pub use margin::{MarginLoss, MarginLossConfig};
 pub use metric_loss::MetricLoss;
 pub use multi_similarity::{MultiSimilarityLoss, MultiSimilarityLossConfig};
