@@ -1,4 +1,5 @@
-//! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin, Manifold)
+//! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin, Manifold,
+//! VICReg)
 //! against PML (fixtures from tools/fixtures/gen_extra3.py): value, embedding gradient and, for
 //! the losses with learnable state or a reference set, the gradients of those tensors.
 
@@ -10,7 +11,7 @@ use burn::tensor::{Device, Gradients, Tensor};
 use common::*;
 use dml::losses::{
     DynamicSoftMarginLoss, DynamicSoftMarginLossConfig, LossInput, ManifoldLossConfig, MetricLoss,
-    ThresholdConsistentMarginLossConfig,
+    ThresholdConsistentMarginLossConfig, VICRegLossConfig,
 };
 use serde_json::Value;
 
@@ -107,4 +108,20 @@ fn manifold_matches_pml() {
         let grads = check_case(case, &loss, &device);
         check_param_grad(case, "proxies", loss.proxies.val().grad(&grads));
     }
+}
+
+/// The cases with `extra.ref_embeddings` give the second view explicitly (PML's `ref_emb`, its
+/// gradient checked too); the `_labels` cases give none, so the loss pairs the rows by label,
+/// as the fixture gave PML.
+#[test]
+fn vicreg_matches_pml() {
+    let fixture = load("vicreg.json");
+    let device = device();
+    let mut by_labels = 0;
+    for case in &fixture.cases {
+        let loss = config_from(VICRegLossConfig::new(), &case.config).init().unwrap();
+        by_labels += usize::from(!case.extra.contains_key("ref_embeddings"));
+        check_case(case, &loss, &device);
+    }
+    assert!(by_labels >= 20, "the label-paired views are checked");
 }

@@ -77,6 +77,13 @@ fn train_from_file(
     if let Some(m) = miner {
         text.push_str(&format!("\n[miner.{m}]\n"));
     }
+    if loss == "VICRegLoss" {
+        // The second view of each image is the next image of its class in the batch. Its
+        // variance and covariance terms are statistics of the batch's 16 dimensions: with 8
+        // rows the covariance has rank 7, and unit variances with no covariance cannot both
+        // hold, so the batch has more rows than dimensions (see docs/losses/extra3.md).
+        text.push_str("\n[data]\nbatch_size = 32\nsampler = { MPerClass = { m = 8 } }\n");
+    }
     if loss.starts_with("Online") {
         // The online-metric-learning seed's losses work on the embeddings as given; its README
         // trains them L2-normalized (`--l2norm`), as here. (On raw embeddings at this rate the

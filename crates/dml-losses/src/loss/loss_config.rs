@@ -107,6 +107,8 @@ pub enum LossConfig {
     TripletMarginLoss(TripletMarginLossConfig),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
     TupletMarginLoss(TupletMarginLossConfig),
+    /// PML's `VICRegLoss` (variance, invariance and covariance of two views).
+    VICRegLoss(VICRegLossConfig),
 }
 
 impl LossConfig {
@@ -155,6 +157,7 @@ impl LossConfig {
             Self::ThresholdConsistentMarginLoss(ThresholdConsistentMarginLossConfig::new()),
             Self::TripletMarginLoss(TripletMarginLossConfig::new()),
             Self::TupletMarginLoss(TupletMarginLossConfig::new()),
+            Self::VICRegLoss(VICRegLossConfig::new()),
         ]
     }
 
@@ -203,6 +206,7 @@ impl LossConfig {
             Self::ThresholdConsistentMarginLoss(_) => "ThresholdConsistentMarginLoss",
             Self::TripletMarginLoss(_) => "TripletMarginLoss",
             Self::TupletMarginLoss(_) => "TupletMarginLoss",
+            Self::VICRegLoss(_) => "VICRegLoss",
         }
     }
 
@@ -436,6 +440,7 @@ impl LossConfig {
             }
             Self::TripletMarginLoss(c) => Loss::TripletMarginLoss(c.init()?),
             Self::TupletMarginLoss(c) => Loss::TupletMarginLoss(c.init()?),
+            Self::VICRegLoss(c) => Loss::VICRegLoss(c.init()?),
         })
     }
 }

@@ -97,6 +97,8 @@ pub enum Loss {
     TripletMarginLoss(TripletMarginLoss),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
     TupletMarginLoss(TupletMarginLoss),
+    /// PML's `VICRegLoss` (variance, invariance and covariance of two views).
+    VICRegLoss(VICRegLoss),
 }
 
 /// `match` over every variant, binding the loss to `$l`.
@@ -145,6 +147,7 @@ macro_rules! each_loss {
             Loss::ThresholdConsistentMarginLoss($l) => $body,
             Loss::TripletMarginLoss($l) => $body,
             Loss::TupletMarginLoss($l) => $body,
+            Loss::VICRegLoss($l) => $body,
         }
     };
 }

@@ -51,6 +51,7 @@ mod supcon;
 mod threshold_consistent_margin;
 mod triplet_margin;
 mod tuplet_margin;
+mod vicreg;
 
 pub use am_loss::{AMLoss, AMLossConfig};
 pub use angular::{AngularLoss, AngularLossConfig};
@@ -105,3 +106,4 @@ pub use threshold_consistent_margin::{
 };
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};
 pub use tuplet_margin::{TupletMarginLoss, TupletMarginLossConfig};
+pub use vicreg::{VICRegLoss, VICRegLossConfig};
