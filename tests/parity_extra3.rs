@@ -1,5 +1,5 @@
 //! A third group of PML 2.9 losses (ThresholdConsistentMargin, DynamicSoftMargin, Manifold,
-//! VICReg)
+//! VICReg, SmoothAP)
 //! against PML (fixtures from tools/fixtures/gen_extra3.py): value, embedding gradient and, for
 //! the losses with learnable state or a reference set, the gradients of those tensors.
 
@@ -11,14 +11,14 @@ use burn::tensor::{Device, Gradients, Tensor};
 use common::*;
 use dml::losses::{
     DynamicSoftMarginLoss, DynamicSoftMarginLossConfig, LossInput, ManifoldLossConfig, MetricLoss,
-    ThresholdConsistentMarginLossConfig, VICRegLossConfig,
+    SmoothAPLossConfig, ThresholdConsistentMarginLossConfig, VICRegLossConfig,
 };
 use serde_json::Value;
 
 /// The input of a case: its batch, mined by its miner if it names one, compared with its
 /// reference set when it has one (`extra.ref_embeddings`, `extra.ref_labels`). Returns the
 /// input, the embeddings and the reference embeddings (both tracked).
-fn case_input(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Tensor<2>>) {
+fn input_of(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Tensor<2>>) {
     let emb = matrix(&case.embeddings, device).require_grad();
     let y = labels(&case.labels, device);
     let mut input = LossInput::new(emb.clone(), y.clone());
@@ -41,7 +41,7 @@ fn case_input(case: &Case, device: &Device) -> (LossInput, Tensor<2>, Option<Ten
 /// Compares the value, the embedding gradient and (when the case has a reference set) the
 /// reference gradient of `loss` on `case`; returns the gradients for further checks.
 fn check_case(case: &Case, loss_fn: &impl MetricLoss, device: &Device) -> Gradients {
-    let (input, emb, reference) = case_input(case, device);
+    let (input, emb, reference) = input_of(case, device);
     let loss = loss_fn.forward_input(&input).expect("loss computes");
     let grads = loss.backward();
     check_value_and_grad(case, &loss, emb.grad(&grads));
@@ -124,4 +124,20 @@ fn vicreg_matches_pml() {
         check_case(case, &loss, &device);
     }
     assert!(by_labels >= 20, "the label-paired views are checked");
+}
+
+/// `extra.reference` says where a case's numbers come from: PML itself (square batches sorted by
+/// class, where PML's blocks are the classes) or the generator's float64 transcription of the
+/// label-based formula (checked there against PML on every square case).
+#[test]
+fn smooth_ap_matches_pml() {
+    let fixture = load("smooth_ap.json");
+    let device = device();
+    let mut from_pml = 0;
+    for case in &fixture.cases {
+        let loss = config_from(SmoothAPLossConfig::new(), &case.config).init().unwrap();
+        from_pml += usize::from(case.extra.get("reference") == Some(&Value::from("pml")));
+        check_case(case, &loss, &device);
+    }
+    assert!(from_pml >= 30, "the cases computed by PML are checked");
 }

@@ -89,6 +89,8 @@ pub enum LossConfig {
     RankedListLoss(RankedListLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
+    /// PML's `SmoothAPLoss` (one minus a sigmoid-smoothed average precision per embedding).
+    SmoothAPLoss(SmoothAPLossConfig),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
     SoftTripleLoss(SoftTripleLossConfig),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
@@ -148,6 +150,7 @@ impl LossConfig {
             Self::QuadrupletLoss(QuadrupletLossConfig::new()),
             Self::RankedListLoss(RankedListLossConfig::new(0.4, 10.0)),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
+            Self::SmoothAPLoss(SmoothAPLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
             Self::SphereFaceLoss(SphereFaceLossConfig::new(0, 0)),
@@ -197,6 +200,7 @@ impl LossConfig {
             Self::QuadrupletLoss(_) => "QuadrupletLoss",
             Self::RankedListLoss(_) => "RankedListLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
+            Self::SmoothAPLoss(_) => "SmoothAPLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
             Self::SphereFaceLoss(_) => "SphereFaceLoss",
@@ -429,6 +433,7 @@ impl LossConfig {
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }
+            Self::SmoothAPLoss(c) => Loss::SmoothAPLoss(c.init()?),
             Self::SoftTripleLoss(c) => Loss::SoftTripleLoss(c.init(device)?),
             Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
             Self::SphereFaceLoss(c) => Loss::SphereFaceLoss(c.init(device)?),

@@ -79,6 +79,8 @@ pub enum Loss {
     RankedListLoss(RankedListLoss),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
+    /// PML's `SmoothAPLoss` (one minus a sigmoid-smoothed average precision per embedding).
+    SmoothAPLoss(SmoothAPLoss),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
     SoftTripleLoss(SoftTripleLoss),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
@@ -138,6 +140,7 @@ macro_rules! each_loss {
             Loss::QuadrupletLoss($l) => $body,
             Loss::RankedListLoss($l) => $body,
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
+            Loss::SmoothAPLoss($l) => $body,
             Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
             Loss::SphereFaceLoss($l) => $body,

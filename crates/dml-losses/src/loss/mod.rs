@@ -42,6 +42,7 @@ mod proxy_nca;
 mod quadruplet;
 mod ranked_list;
 mod signal_to_noise_ratio_contrastive;
+mod smooth_ap;
 mod soft_triple;
 mod softmax;
 mod sphere_face;
@@ -95,6 +96,7 @@ pub use ranked_list::{RankedListLoss, RankedListLossConfig};
 pub use signal_to_noise_ratio_contrastive::{
     SignalToNoiseRatioContrastiveLoss, SignalToNoiseRatioContrastiveLossConfig,
 };
+pub use smooth_ap::{SmoothAPLoss, SmoothAPLossConfig};
 pub use soft_triple::{SoftTripleLoss, SoftTripleLossConfig};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
 pub use sphere_face::{SphereFaceLoss, SphereFaceLossConfig};
