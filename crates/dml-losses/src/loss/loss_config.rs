@@ -37,6 +37,8 @@ pub enum LossConfig {
     ContrastiveLoss(ContrastiveLossConfig),
     /// PML's `CosFaceLoss` (additive cosine margin on class weights).
     CosFaceLoss(CosFaceLossConfig),
+    /// PML's `DynamicSoftMarginLoss` (triplets weighted by the running CDF of `d(a, p) - d(a, n)`).
+    DynamicSoftMarginLoss(DynamicSoftMarginLossConfig),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLossConfig),
     /// PML's `FastAPLoss` (histogram approximation of average precision).
@@ -53,6 +55,8 @@ pub enum LossConfig {
     IntraPairVarianceLoss(IntraPairVarianceLossConfig),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLossConfig),
+    /// PML's `ManifoldLoss` (random-walk similarities of embeddings and learnable proxies).
+    ManifoldLoss(ManifoldLossConfig),
     /// PML's `MarginLoss` (learnable boundary `beta`).
     MarginLoss(MarginLossConfig),
     /// PML's `MultiSimilarityLoss`.
@@ -89,6 +93,8 @@ pub enum LossConfig {
     SelfSupervisedLoss(SelfSupervisedLossConfig),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig),
+    /// PML's `SmoothAPLoss` (one minus a sigmoid-smoothed average precision per embedding).
+    SmoothAPLoss(SmoothAPLossConfig),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
     SoftTripleLoss(SoftTripleLossConfig),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
@@ -101,10 +107,14 @@ pub enum LossConfig {
     SubCenterArcFaceLoss(SubCenterArcFaceLossConfig),
     /// PML's `SupConLoss`.
     SupConLoss(SupConLossConfig),
+    /// PML's `ThresholdConsistentMarginLoss` (cosine margins on positive and negative pairs).
+    ThresholdConsistentMarginLoss(ThresholdConsistentMarginLossConfig),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLossConfig),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
     TupletMarginLoss(TupletMarginLossConfig),
+    /// PML's `VICRegLoss` (variance, invariance and covariance of two views).
+    VICRegLoss(VICRegLossConfig),
 }
 
 impl LossConfig {
@@ -118,6 +128,7 @@ impl LossConfig {
             Self::CircleLoss(CircleLossConfig::new()),
             Self::ContrastiveLoss(ContrastiveLossConfig::new()),
             Self::CosFaceLoss(CosFaceLossConfig::new(0, 0)),
+            Self::DynamicSoftMarginLoss(DynamicSoftMarginLossConfig::new()),
             Self::EmlLoss(EmlLossConfig::new()),
             Self::FastAPLoss(FastAPLossConfig::new()),
             Self::GeneralizedLiftedStructureLoss(GeneralizedLiftedStructureLossConfig::new()),
@@ -126,6 +137,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(LargeMarginSoftmaxLossConfig::new(0, 0)),
             Self::IntraPairVarianceLoss(IntraPairVarianceLossConfig::new()),
             Self::LiftedStructureLoss(LiftedStructureLossConfig::new()),
+            Self::ManifoldLoss(ManifoldLossConfig::new(0).with_num_proxies(0)),
             Self::MarginLoss(MarginLossConfig::new()),
             Self::MultiSimilarityLoss(MultiSimilarityLossConfig::new()),
             Self::MultipleLosses(MultipleLossesConfig::joint_default()),
@@ -144,14 +156,17 @@ impl LossConfig {
             Self::RankedListLoss(RankedListLossConfig::new(0.4, 10.0)),
             Self::SelfSupervisedLoss(SelfSupervisedLossConfig::default()),
             Self::SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLossConfig::new()),
+            Self::SmoothAPLoss(SmoothAPLossConfig::new()),
             Self::SoftTripleLoss(SoftTripleLossConfig::new(0, 0)),
             Self::SoftmaxLoss(SoftmaxLossConfig::new(0, 0)),
             Self::SphereFaceLoss(SphereFaceLossConfig::new(0, 0)),
             Self::StaticProxyNCALoss(StaticProxyNCALossConfig::new(0, 0)),
             Self::SubCenterArcFaceLoss(SubCenterArcFaceLossConfig::new(0, 0)),
             Self::SupConLoss(SupConLossConfig::new()),
+            Self::ThresholdConsistentMarginLoss(ThresholdConsistentMarginLossConfig::new()),
             Self::TripletMarginLoss(TripletMarginLossConfig::new()),
             Self::TupletMarginLoss(TupletMarginLossConfig::new()),
+            Self::VICRegLoss(VICRegLossConfig::new()),
         ]
     }
 
@@ -165,6 +180,7 @@ impl LossConfig {
             Self::CircleLoss(_) => "CircleLoss",
             Self::ContrastiveLoss(_) => "ContrastiveLoss",
             Self::CosFaceLoss(_) => "CosFaceLoss",
+            Self::DynamicSoftMarginLoss(_) => "DynamicSoftMarginLoss",
             Self::EmlLoss(_) => "EmlLoss",
             Self::FastAPLoss(_) => "FastAPLoss",
             Self::GeneralizedLiftedStructureLoss(_) => "GeneralizedLiftedStructureLoss",
@@ -173,6 +189,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(_) => "LargeMarginSoftmaxLoss",
             Self::IntraPairVarianceLoss(_) => "IntraPairVarianceLoss",
             Self::LiftedStructureLoss(_) => "LiftedStructureLoss",
+            Self::ManifoldLoss(_) => "ManifoldLoss",
             Self::MarginLoss(_) => "MarginLoss",
             Self::MultiSimilarityLoss(_) => "MultiSimilarityLoss",
             Self::MultipleLosses(_) => "MultipleLosses",
@@ -191,14 +208,17 @@ impl LossConfig {
             Self::RankedListLoss(_) => "RankedListLoss",
             Self::SelfSupervisedLoss(_) => "SelfSupervisedLoss",
             Self::SignalToNoiseRatioContrastiveLoss(_) => "SignalToNoiseRatioContrastiveLoss",
+            Self::SmoothAPLoss(_) => "SmoothAPLoss",
             Self::SoftTripleLoss(_) => "SoftTripleLoss",
             Self::SoftmaxLoss(_) => "SoftmaxLoss",
             Self::SphereFaceLoss(_) => "SphereFaceLoss",
             Self::StaticProxyNCALoss(_) => "StaticProxyNCALoss",
             Self::SubCenterArcFaceLoss(_) => "SubCenterArcFaceLoss",
             Self::SupConLoss(_) => "SupConLoss",
+            Self::ThresholdConsistentMarginLoss(_) => "ThresholdConsistentMarginLoss",
             Self::TripletMarginLoss(_) => "TripletMarginLoss",
             Self::TupletMarginLoss(_) => "TupletMarginLoss",
+            Self::VICRegLoss(_) => "VICRegLoss",
         }
     }
 
@@ -218,6 +238,10 @@ impl LossConfig {
             Self::ArcMarginLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::CosFaceLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::LargeMarginSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
+            // One proxy per class when the labels are the meta classes.
+            Self::ManifoldLoss(c) if c.meta_classes == ManifoldMetaClasses::Labels => {
+                Some((c.num_proxies, c.embedding_size))
+            }
             Self::NormalizedSoftmaxLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::P2SGradLoss(c) => Some((c.num_classes, c.embedding_size)),
             Self::ProxyAnchorLoss(c) => Some((c.num_classes, c.embedding_size)),
@@ -252,7 +276,8 @@ impl LossConfig {
                 if with.next().is_some() { None } else { first }
             }
             Self::SelfSupervisedLoss(c) => c.loss.class_weight_loss(),
-            Self::StaticProxyNCALoss(_) => None,
+            // Fixed proxies; and ManifoldLoss's proxies, which PML gives no weight regularizer.
+            Self::StaticProxyNCALoss(_) | Self::ManifoldLoss(_) => None,
             _ => self.classes().map(|_| self),
         }
     }
@@ -279,6 +304,13 @@ impl LossConfig {
             }
             Self::LargeMarginSoftmaxLoss(c) => {
                 c.num_classes = num_classes;
+                c.embedding_size = embedding_size;
+            }
+            Self::ManifoldLoss(c) => {
+                // Random meta classes keep their configured number of proxies.
+                if c.meta_classes == ManifoldMetaClasses::Labels {
+                    c.num_proxies = num_classes;
+                }
                 c.embedding_size = embedding_size;
             }
             Self::NormalizedSoftmaxLoss(c) => {
@@ -333,6 +365,8 @@ impl LossConfig {
             Self::ArcFaceLoss(c) => c.validate(),
             Self::ArcMarginLoss(c) => c.validate(),
             Self::CosFaceLoss(c) => c.validate(),
+            Self::DynamicSoftMarginLoss(c) => c.validate(),
+            Self::ManifoldLoss(c) => c.validate(),
             Self::MarginLoss(c) => c.validate().map(drop),
             Self::LargeMarginSoftmaxLoss(c) => c.validate(),
             Self::NormalizedSoftmaxLoss(c) => c.validate(),
@@ -363,7 +397,8 @@ impl LossConfig {
             | Self::P2SGradLoss(_)
             | Self::SoftmaxLoss(_)
             | Self::StaticProxyNCALoss(_)
-            | Self::SubCenterArcFaceLoss(_) => false,
+            | Self::SubCenterArcFaceLoss(_)
+            | Self::ManifoldLoss(_) => false,
             Self::ProxyAnchorLoss(_)
             | Self::ProxyNCALoss(_)
             | Self::MarginLoss(_)
@@ -395,7 +430,8 @@ impl LossConfig {
             | Self::SphereFaceLoss(_)
             | Self::SoftTripleLoss(_)
             | Self::MultipleLosses(_)
-            | Self::SelfSupervisedLoss(_) => false,
+            | Self::SelfSupervisedLoss(_)
+            | Self::ManifoldLoss(_) => false,
             Self::MarginLoss(_) => true,
             other => other.init(&Device::flex()).is_ok_and(|l| l.accepts_reference()),
         }
@@ -412,6 +448,7 @@ impl LossConfig {
             Self::CircleLoss(c) => Loss::CircleLoss(c.init()?),
             Self::ContrastiveLoss(c) => Loss::ContrastiveLoss(c.init()?),
             Self::CosFaceLoss(c) => Loss::CosFaceLoss(c.init(device)?),
+            Self::DynamicSoftMarginLoss(c) => Loss::DynamicSoftMarginLoss(c.init(device)?),
             Self::EmlLoss(c) => Loss::EmlLoss(c.init()?),
             Self::FastAPLoss(c) => Loss::FastAPLoss(c.init()?),
             Self::GeneralizedLiftedStructureLoss(c) => {
@@ -422,6 +459,7 @@ impl LossConfig {
             Self::LargeMarginSoftmaxLoss(c) => Loss::LargeMarginSoftmaxLoss(c.init(device)?),
             Self::IntraPairVarianceLoss(c) => Loss::IntraPairVarianceLoss(c.init()?),
             Self::LiftedStructureLoss(c) => Loss::LiftedStructureLoss(c.init()?),
+            Self::ManifoldLoss(c) => Loss::ManifoldLoss(c.init(device)?),
             Self::MarginLoss(c) => Loss::MarginLoss(c.init(device)?),
             Self::MultiSimilarityLoss(c) => Loss::MultiSimilarityLoss(c.init()?),
             Self::MultipleLosses(c) => Loss::MultipleLosses(c.init(device)?),
@@ -442,14 +480,19 @@ impl LossConfig {
             Self::SignalToNoiseRatioContrastiveLoss(c) => {
                 Loss::SignalToNoiseRatioContrastiveLoss(c.init()?)
             }
+            Self::SmoothAPLoss(c) => Loss::SmoothAPLoss(c.init()?),
             Self::SoftTripleLoss(c) => Loss::SoftTripleLoss(c.init(device)?),
             Self::SoftmaxLoss(c) => Loss::SoftmaxLoss(c.init(device)?),
             Self::SphereFaceLoss(c) => Loss::SphereFaceLoss(c.init(device)?),
             Self::StaticProxyNCALoss(c) => Loss::StaticProxyNCALoss(c.init(device)?),
             Self::SubCenterArcFaceLoss(c) => Loss::SubCenterArcFaceLoss(c.init(device)?),
             Self::SupConLoss(c) => Loss::SupConLoss(c.init()?),
+            Self::ThresholdConsistentMarginLoss(c) => {
+                Loss::ThresholdConsistentMarginLoss(c.init()?)
+            }
             Self::TripletMarginLoss(c) => Loss::TripletMarginLoss(c.init()?),
             Self::TupletMarginLoss(c) => Loss::TupletMarginLoss(c.init()?),
+            Self::VICRegLoss(c) => Loss::VICRegLoss(c.init()?),
         })
     }
 }

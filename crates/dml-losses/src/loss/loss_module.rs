@@ -27,6 +27,8 @@ pub enum Loss {
     ContrastiveLoss(ContrastiveLoss),
     /// PML's `CosFaceLoss` (additive cosine margin on class weights).
     CosFaceLoss(CosFaceLoss),
+    /// PML's `DynamicSoftMarginLoss` (triplets weighted by the running CDF of `d(a, p) - d(a, n)`).
+    DynamicSoftMarginLoss(DynamicSoftMarginLoss),
     /// PaddlePaddle's `emlloss`.
     EmlLoss(EmlLoss),
     /// PML's `FastAPLoss` (histogram approximation of average precision).
@@ -43,6 +45,8 @@ pub enum Loss {
     IntraPairVarianceLoss(IntraPairVarianceLoss),
     /// PML's `LiftedStructureLoss`.
     LiftedStructureLoss(LiftedStructureLoss),
+    /// PML's `ManifoldLoss` (random-walk similarities of embeddings and learnable proxies).
+    ManifoldLoss(ManifoldLoss),
     /// PML's `MarginLoss` (learnable boundary `beta`).
     MarginLoss(MarginLoss),
     /// PML's `MultiSimilarityLoss`.
@@ -79,6 +83,8 @@ pub enum Loss {
     SelfSupervisedLoss(SelfSupervisedLoss),
     /// PML's `SignalToNoiseRatioContrastiveLoss` (contrastive loss on the SNR distance).
     SignalToNoiseRatioContrastiveLoss(SignalToNoiseRatioContrastiveLoss),
+    /// PML's `SmoothAPLoss` (one minus a sigmoid-smoothed average precision per embedding).
+    SmoothAPLoss(SmoothAPLoss),
     /// PML's `SoftTripleLoss` (several learnable centers per class).
     SoftTripleLoss(SoftTripleLoss),
     /// Softmax cross-entropy on a linear classifier (PaddlePaddle's and MindSpore's pre-training).
@@ -91,10 +97,14 @@ pub enum Loss {
     SubCenterArcFaceLoss(SubCenterArcFaceLoss),
     /// PML's `SupConLoss`.
     SupConLoss(SupConLoss),
+    /// PML's `ThresholdConsistentMarginLoss` (cosine margins on positive and negative pairs).
+    ThresholdConsistentMarginLoss(ThresholdConsistentMarginLoss),
     /// PML's `TripletMarginLoss`.
     TripletMarginLoss(TripletMarginLoss),
     /// PML's `TupletMarginLoss` (angular margin on positive pairs, cosine similarity).
     TupletMarginLoss(TupletMarginLoss),
+    /// PML's `VICRegLoss` (variance, invariance and covariance of two views).
+    VICRegLoss(VICRegLoss),
 }
 
 /// `match` over every variant, binding the loss to `$l`.
@@ -108,6 +118,7 @@ macro_rules! each_loss {
             Loss::CircleLoss($l) => $body,
             Loss::ContrastiveLoss($l) => $body,
             Loss::CosFaceLoss($l) => $body,
+            Loss::DynamicSoftMarginLoss($l) => $body,
             Loss::EmlLoss($l) => $body,
             Loss::FastAPLoss($l) => $body,
             Loss::GeneralizedLiftedStructureLoss($l) => $body,
@@ -116,6 +127,7 @@ macro_rules! each_loss {
             Loss::LargeMarginSoftmaxLoss($l) => $body,
             Loss::IntraPairVarianceLoss($l) => $body,
             Loss::LiftedStructureLoss($l) => $body,
+            Loss::ManifoldLoss($l) => $body,
             Loss::MarginLoss($l) => $body,
             Loss::MultiSimilarityLoss($l) => $body,
             Loss::MultipleLosses($l) => $body,
@@ -134,14 +146,17 @@ macro_rules! each_loss {
             Loss::RankedListLoss($l) => $body,
             Loss::SelfSupervisedLoss($l) => $body,
             Loss::SignalToNoiseRatioContrastiveLoss($l) => $body,
+            Loss::SmoothAPLoss($l) => $body,
             Loss::SoftTripleLoss($l) => $body,
             Loss::SoftmaxLoss($l) => $body,
             Loss::SphereFaceLoss($l) => $body,
             Loss::StaticProxyNCALoss($l) => $body,
             Loss::SubCenterArcFaceLoss($l) => $body,
             Loss::SupConLoss($l) => $body,
+            Loss::ThresholdConsistentMarginLoss($l) => $body,
             Loss::TripletMarginLoss($l) => $body,
             Loss::TupletMarginLoss($l) => $body,
+            Loss::VICRegLoss($l) => $body,
         }
     };
 }

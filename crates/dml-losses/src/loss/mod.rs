@@ -12,6 +12,7 @@ mod classification;
 mod contrastive;
 mod cos_face;
 mod cross_batch_memory;
+mod dynamic_soft_margin;
 mod eml;
 mod fast_ap;
 mod generalized_lifted_structure;
@@ -23,6 +24,7 @@ mod large_margin_softmax;
 mod lifted_structure;
 mod loss_config;
 mod loss_module;
+mod manifold;
 mod margin;
 mod margin_rule;
 mod metric_loss;
@@ -46,14 +48,17 @@ mod quadruplet;
 mod ranked_list;
 mod self_supervised;
 mod signal_to_noise_ratio_contrastive;
+mod smooth_ap;
 mod soft_triple;
 mod softmax;
 mod sphere_face;
 mod static_proxy_nca;
 mod sub_center_arc_face;
 mod supcon;
+mod threshold_consistent_margin;
 mod triplet_margin;
 mod tuplet_margin;
+mod vicreg;
 
 pub use am_loss::{AMLoss, AMLossConfig};
 pub use angular::{AngularLoss, AngularLossConfig};
@@ -66,6 +71,7 @@ pub use class_weights::ClassWeights;
 pub use contrastive::{ContrastiveLoss, ContrastiveLossConfig};
 pub use cos_face::{CosFaceLoss, CosFaceLossConfig};
 pub use cross_batch_memory::{CrossBatchMemory, CrossBatchMemoryConfig};
+pub use dynamic_soft_margin::{DynamicSoftMarginLoss, DynamicSoftMarginLossConfig};
 pub use eml::{EmlLoss, EmlLossConfig};
 pub use fast_ap::{FastAPLoss, FastAPLossConfig};
 pub use generalized_lifted_structure::{
@@ -79,6 +85,7 @@ pub use large_margin_softmax::{LargeMarginSoftmaxLoss, LargeMarginSoftmaxLossCon
 pub use lifted_structure::{LiftedStructureLoss, LiftedStructureLossConfig};
 pub use loss_config::{LossConfig, loose_name};
 pub use loss_module::Loss;
+pub use manifold::{ManifoldLoss, ManifoldLossConfig, ManifoldMetaClasses};
 pub use margin::{MarginLoss, MarginLossConfig};
 pub use margin_rule::{AngleVariant, MarginRule};
 pub use metric_loss::MetricLoss;
@@ -101,11 +108,16 @@ pub use self_supervised::{SelfSupervisedLoss, SelfSupervisedLossConfig};
 pub use signal_to_noise_ratio_contrastive::{
     SignalToNoiseRatioContrastiveLoss, SignalToNoiseRatioContrastiveLossConfig,
 };
+pub use smooth_ap::{SmoothAPLoss, SmoothAPLossConfig};
 pub use soft_triple::{SoftTripleLoss, SoftTripleLossConfig};
 pub use softmax::{SoftmaxLoss, SoftmaxLossConfig};
 pub use sphere_face::{SphereFaceLoss, SphereFaceLossConfig};
 pub use static_proxy_nca::{StaticProxyNCALoss, StaticProxyNCALossConfig};
 pub use sub_center_arc_face::{SubCenterArcFaceLoss, SubCenterArcFaceLossConfig};
 pub use supcon::{SupConLoss, SupConLossConfig};
+pub use threshold_consistent_margin::{
+    ThresholdConsistentMarginLoss, ThresholdConsistentMarginLossConfig,
+};
 pub use triplet_margin::{DENSE_TRIPLET_BLOCK, TripletMarginLoss, TripletMarginLossConfig};
 pub use tuplet_margin::{TupletMarginLoss, TupletMarginLossConfig};
+pub use vicreg::{VICRegLoss, VICRegLossConfig};

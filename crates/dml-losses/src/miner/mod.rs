@@ -33,4 +33,5 @@ pub use multi_similarity::{MultiSimilarityMiner, MultiSimilarityMinerConfig};
 pub use pair_margin::{PairMarginMiner, PairMarginMinerConfig};
 pub use semihard_negative::{SemihardNegativeMiner, SemihardNegativeMinerConfig};
 pub use triplet_margin::{TripletMarginMiner, TripletMarginMinerConfig, TripletType};
+pub(crate) use uniform_histogram::uniforms;
 pub use uniform_histogram::{UniformHistogramMiner, UniformHistogramMinerConfig};
