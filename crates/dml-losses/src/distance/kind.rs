@@ -154,7 +154,15 @@ impl Distance {
     /// # Shapes
     /// - `a`, `b`: `[n, d]` -> `[n, 1]`
     pub fn paired(&self, a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
-        let (a, b) = (self.maybe_normalize(a), self.maybe_normalize(b));
+        self.paired_normalized(self.maybe_normalize(a), self.maybe_normalize(b))
+    }
+
+    /// Like [`Distance::paired`] but for inputs already passed through
+    /// [`Distance::maybe_normalize`] (so a set used for several pairings is normalized once).
+    ///
+    /// # Shapes
+    /// - `a`, `b`: `[n, d]` -> `[n, 1]`
+    pub fn paired_normalized(&self, a: Tensor<2>, b: Tensor<2>) -> Tensor<2> {
         match self {
             Self::Lp { power, p, .. } if *p != 2.0 => {
                 let diff = (a - b).abs();

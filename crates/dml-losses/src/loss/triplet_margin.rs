@@ -86,13 +86,18 @@ impl MetricLoss for TripletMarginLoss {
             &input.mined
         {
             let n = input.batch_size();
-            let reference = input.ref_embeddings();
+            // Each set normalized once (a row of the normalized set is the normalized row).
+            let anchors = c.distance.maybe_normalize(input.embeddings.clone());
+            let reference = match &input.reference {
+                Some((r, _)) => c.distance.maybe_normalize(r.clone()),
+                None => anchors.clone(),
+            };
             let pos_rows = reference.clone().select(0, positive.clone());
             let neg_rows = reference.select(0, negative.clone());
-            let ap = c.distance.paired(input.embeddings.clone(), pos_rows.clone());
-            let mut an = c.distance.paired(input.embeddings.clone(), neg_rows.clone());
+            let ap = c.distance.paired_normalized(anchors.clone(), pos_rows.clone());
+            let mut an = c.distance.paired_normalized(anchors, neg_rows.clone());
             if c.swap {
-                an = c.distance.smallest(an, c.distance.paired(pos_rows, neg_rows));
+                an = c.distance.smallest(an, c.distance.paired_normalized(pos_rows, neg_rows));
             }
             let violation = c.distance.margin(ap, an).reshape([n, 1, 1]);
             let loss = self.per_triplet(violation).reshape([n]);
