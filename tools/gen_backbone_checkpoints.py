@@ -18,14 +18,20 @@ BatchNorm affine vectors are drawn at random, then running statistics are calibr
 batch (momentum 1) and slightly perturbed, so that eval-mode activations keep an ImageNet-like scale through 50 layers instead of blowing
 up, and every affine parameter differs from its default.
 
-Usage: /usr/bin/python3 tools/gen_backbone_checkpoints.py [OUT_DIR]
+Usage: /usr/bin/python3 tools/gen_backbone_checkpoints.py [OUT_DIR] [--f32-device DEVICE]
 (default OUT_DIR: tests/fixtures/generated/backbones, which is gitignored; ~150 MB).
+
+`--f32-device cuda` computes the float32 outputs on the GPU instead of the CPU, with TF32 off
+(PyTorch runs cuDNN convolutions in TF32 by default), for the backbone parity test on a GPU
+(tools/device_check.sh): the test allows dml a multiple of PyTorch's own float32 error, which
+is then the error of float32 on that GPU. The float64 reference stays on the CPU, and the
+checkpoints and inputs do not depend on the option.
 """
+import argparse
 import copy
 import json
 import os
 import struct
-import sys
 
 import torch
 import torch.nn as nn
@@ -34,8 +40,28 @@ import torchvision
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
 HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
-    HERE, "..", "tests", "fixtures", "generated", "backbones")
+_parser = argparse.ArgumentParser(description="Reference checkpoints for dml-backbones' tests.")
+_parser.add_argument("out", nargs="?", default=os.path.join(
+    HERE, "..", "tests", "fixtures", "generated", "backbones"))
+_parser.add_argument("--f32-device", default="cpu",
+                     help="where the float32 outputs are computed (cpu, cuda)")
+ARGS = _parser.parse_args()
+OUT = ARGS.out
+F32_DEVICE = torch.device(ARGS.f32_device)
+
+
+def full_float32_on_cuda():
+    """Turns TF32 off for CUDA matrix products and cuDNN convolutions (PyTorch's default
+    runs cuDNN convolutions in TF32 on Ampere and newer GPUs), and checks that it is off."""
+    if hasattr(torch.backends.cudnn, "conv"):  # PyTorch >= 2.9: per-operation precision
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.conv.fp32_precision = "ieee"
+        assert torch.backends.cudnn.conv.fp32_precision == "ieee"
+        assert torch.backends.cuda.matmul.fp32_precision == "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
 
 
 # ---------------------------------------------------------------- BN-Inception (Cadene layout)
@@ -193,15 +219,18 @@ def outputs(model, features, x, extra):
 
 def record(name, model, features, eval_x, train_x, extra=None):
     """Writes NAME_io.json: inputs, and for eval and train mode the feature-map shape, GAP,
-    GMP (and logits) computed in float64 (keys without suffix: the reference the Rust tests
-    compare with) and in float32 (suffix `_f32`: what PyTorch's own f32 CPU kernels give),
-    plus the first BatchNorm's running statistics after the train-mode forward."""
+    GMP (and logits) computed in float64 on the CPU (keys without suffix: the reference the
+    Rust tests compare with) and in float32 on F32_DEVICE (suffix `_f32`: what PyTorch's own
+    f32 kernels give there), plus the first BatchNorm's running statistics after the
+    train-mode forward."""
     out = {"eval_input_shape": list(eval_x.shape), "eval_input": flat(eval_x),
-           "train_input_shape": list(train_x.shape), "train_input": flat(train_x)}
+           "train_input_shape": list(train_x.shape), "train_input": flat(train_x),
+           "f32_device": str(F32_DEVICE)}
     model64 = copy.deepcopy(model).double()
+    model32 = copy.deepcopy(model).to(F32_DEVICE)
     first_bn = [n for n, m in model.named_modules() if isinstance(m, nn.BatchNorm2d)][0]
     for mode, x in (("eval", eval_x), ("train", train_x)):
-        for suffix, m, xx in (("", model64, x.double()), ("_f32", model, x)):
+        for suffix, m, xx in (("", model64, x.double()), ("_f32", model32, x.to(F32_DEVICE))):
             snapshot = copy.deepcopy(m.state_dict())
             m.train(mode == "train")
             fmap, gap, gmp, logits = outputs(m, features, xx, extra)
@@ -243,6 +272,8 @@ def save_safetensors(state, path):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if F32_DEVICE.type == "cuda":
+        full_float32_on_cuda()
 
     # ResNet50 (torchvision layout); ImageNet-normalized RGB inputs.
     torch.manual_seed(0)

@@ -6,6 +6,11 @@
 //!
 //! The checkpoints (~150 MB) are generated, not committed: `.ci/run` runs the generator. A
 //! missing fixture FAILS these tests; set `DML_SKIP_GENERATED_FIXTURES=1` to skip them locally.
+//!
+//! The tests run on Burn's CPU backend, or on the device that `DML_TEST_DEVICE` names (as the
+//! loss parity suites do): `tests/device_parity.rs` compiles this file into the binary that
+//! `tools/device_check.sh` runs on libtorch CUDA and wgpu, with `DML_BACKBONE_FIXTURES` naming
+//! the checkpoints that the GPU machine generates with its own PyTorch.
 
 use std::path::PathBuf;
 
@@ -32,9 +37,42 @@ const TOL_RUNNING_STATS: f32 = 1e-5;
 /// amplify rounding; see docs/backbones.md). The float64 test below is the exactness check.
 const F32_FACTOR: f32 = 5.0;
 
+/// The device the tests run on: Burn's CPU backend, or the one `DML_TEST_DEVICE` names (e.g.
+/// `tch:cuda:0`, `wgpu`) in a build with that backend's feature. Train-mode tests take its
+/// autodiff form.
+///
+/// libtorch's cuDNN convolutions use TF32 on an Ampere or newer GPU unless told otherwise
+/// (PyTorch's default for convolutions; matrix products default to full float32), and the `tch`
+/// crate has no setter for it, so on `tch:cuda` the test requires `NVIDIA_TF32_OVERRIDE=0`,
+/// which turns TF32 off inside cuBLAS and cuDNN for the whole process.
+fn test_device() -> Device {
+    let Ok(name) = std::env::var("DML_TEST_DEVICE") else { return Device::flex() };
+    if name.to_ascii_lowercase().starts_with("tch:cuda") {
+        assert_eq!(
+            std::env::var("NVIDIA_TF32_OVERRIDE").as_deref(),
+            Ok("0"),
+            "DML_TEST_DEVICE={name}: set NVIDIA_TF32_OVERRIDE=0, or libtorch's cuDNN \
+             convolutions run in TF32 (10-bit mantissa), not float32"
+        );
+    }
+    dml_train::device::resolve_device(&name)
+        .unwrap_or_else(|e| panic!("DML_TEST_DEVICE={name}: {e}"))
+}
+
+/// Where the generated checkpoints are: `DML_BACKBONE_FIXTURES`, else
+/// `tests/fixtures/generated/backbones` of the workspace (this file is compiled both as a test of
+/// dml-backbones and into the root package's `tests/device_parity.rs`).
 fn fixture_dir() -> Option<PathBuf> {
+    let sub = ["tests", "fixtures", "generated", "backbones"];
     let dir = std::env::var_os("DML_BACKBONE_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/generated/backbones")
+        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let candidates = [manifest.join("../.."), manifest];
+        let under = |root: &PathBuf| sub.iter().fold(root.clone(), |p, s| p.join(s));
+        candidates
+            .iter()
+            .map(under)
+            .find(|d| d.join("resnet50.pth").is_file())
+            .unwrap_or_else(|| under(&candidates[0]))
     });
     if dir.join("resnet50.pth").is_file() {
         return Some(dir);
@@ -135,7 +173,7 @@ fn check_running_stats(name: &str, mean: Tensor<1>, var: Tensor<1>, io: &Io) {
 fn resnet50_eval_matches_torchvision() {
     let Some(dir) = fixture_dir() else { return };
     let io = Io::read(&dir, "resnet50");
-    let device = Device::flex();
+    let device = test_device();
     let mut model = ResNet50Config::new().with_num_classes(Some(1000)).init(&device);
     let report = model.load_torchvision(dir.join("resnet50.pth")).expect("import");
     // 53 convolutions + 53 BatchNorms x 4 + fc weight and bias; only num_batches_tracked unused.
@@ -152,7 +190,7 @@ fn resnet50_eval_matches_torchvision() {
 fn resnet50_train_mode_matches_torchvision() {
     let Some(dir) = fixture_dir() else { return };
     let io = Io::read(&dir, "resnet50");
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     let mut model = ResNet50Config::new().init(&device);
     model.load_torchvision(dir.join("resnet50.pth")).expect("import");
     let fmap = model.forward_features(io.input("train", &device));
@@ -169,7 +207,7 @@ fn resnet50_train_mode_matches_torchvision() {
 fn bn_inception_eval_matches_reference() {
     let Some(dir) = fixture_dir() else { return };
     let io = Io::read(&dir, "bn_inception");
-    let device = Device::flex();
+    let device = test_device();
     let mut model = BnInceptionConfig::new().with_num_classes(Some(1000)).init(&device);
     let report = model.load_pretrained(dir.join("bn_inception.pth")).expect("import");
     assert!(report.unused.is_empty(), "{report:?}");
@@ -184,7 +222,7 @@ fn bn_inception_eval_matches_reference() {
 fn bn_inception_train_mode_matches_reference() {
     let Some(dir) = fixture_dir() else { return };
     let io = Io::read(&dir, "bn_inception");
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
     let mut model = BnInceptionConfig::new().init(&device);
     let report = model.load_pretrained(dir.join("bn_inception.pth")).expect("import");
     assert!(report.unused.iter().all(|k| k.starts_with("last_linear")), "{report:?}");
@@ -205,12 +243,12 @@ fn small_cnn_matches_pytorch_from_pth_and_safetensors() {
     let Some(dir) = fixture_dir() else { return };
     let io = Io::read(&dir, "small_cnn");
     for file in ["small_cnn.pth", "small_cnn.safetensors"] {
-        let device = Device::flex();
+        let device = test_device();
         let mut model = SmallCnnConfig::new().init(&device);
         model.load_pytorch(dir.join(file)).expect("import");
         check_pooled(file, "eval", model.forward_features(io.input("eval", &device)), &io);
 
-        let device = Device::flex().autodiff();
+        let device = test_device().autodiff();
         let mut model = SmallCnnConfig::new().init(&device);
         model.load_pytorch(dir.join(file)).expect("import");
         check_pooled(file, "train", model.forward_features(io.input("train", &device)), &io);
@@ -222,7 +260,7 @@ fn small_cnn_matches_pytorch_from_pth_and_safetensors() {
 #[test]
 fn import_errors_are_clear() {
     let Some(dir) = fixture_dir() else { return };
-    let device = Device::flex();
+    let device = test_device();
 
     let err = SmallCnnConfig::new().init(&device).load_pytorch(dir.join("absent.pth"));
     assert!(matches!(err, Err(BackboneError::Io { .. })), "{err:?}");
@@ -315,7 +353,7 @@ fn resnet50_and_bn_inception_in_float64_match_torch_float64() {
     use burn::module::Module;
     let Some(dir) = fixture_dir() else { return };
     for mode in ["eval", "train"] {
-        let device = if mode == "eval" { Device::flex() } else { Device::flex().autodiff() };
+        let device = if mode == "eval" { test_device() } else { test_device().autodiff() };
         let io = Io::read(&dir, "resnet50");
         let mut model = ResNet50Config::new().init(&device);
         model.load_torchvision(dir.join("resnet50.pth")).expect("import");
