@@ -171,8 +171,7 @@ fn batched_cases() -> Vec<BatchedCase> {
     struct File {
         cases: Vec<BatchedCase>,
     }
-    let path = fixture_path(&["losses", "batched_distance.json"]);
-    let text = std::fs::read_to_string(&path).expect("batched_distance.json");
+    let text = read_fixture(&["losses", "batched_distance.json"]);
     let file: File = serde_json::from_str(&text).expect("batched_distance.json parses");
     assert!(!file.cases.is_empty());
     file.cases

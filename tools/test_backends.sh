@@ -3,18 +3,19 @@
 # default test suite):
 #   - `tch` (libtorch through burn-tch, PyTorch 2.11 from PyPI, tools/setup_libtorch.sh) and
 #     `wgpu` (Vulkan; Mesa's lavapipe software driver stands in for a GPU) built together;
-#   - on `tch:cpu`: every loss parity suite (the PML / PyTorch fixtures, values and gradients),
-#     the checkpoint-embedding agreement test, and a quickstart smoke run on Fashion-MNIST;
-#   - on `wgpu` (lavapipe): the checkpoint-embedding agreement test and a quickstart smoke run;
+#   - on `tch:cpu` and on `wgpu` (lavapipe): every loss parity suite (the PML / PyTorch fixtures,
+#     values and gradients, with tests/fused_kernels.rs's large fixtures; the fused CPU kernels do
+#     not run on these backends, the composed implementations do), the checkpoint-embedding
+#     agreement test, and a quickstart smoke run on Fashion-MNIST;
 #   - on both: data-parallel training on 2 and 3 devices of the backend equals one device
 #     (crates/dml-train/tests/data_parallel.rs), and a mixed-precision smoke run (bf16 on
 #     libtorch, f16 on wgpu, where bf16 is refused).
-# `--wgpu-parity` also runs the loss parity suites on lavapipe (slow; see docs/backends.md for the
-# recorded result).
+# `--no-wgpu-parity` leaves out the loss parity suites on lavapipe (the slowest step; see
+# docs/backends.md for its time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-wgpu_parity=false
-[ "${1:-}" = "--wgpu-parity" ] && wgpu_parity=true
+wgpu_parity=true
+[ "${1:-}" = "--no-wgpu-parity" ] && wgpu_parity=false
 
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need_apt=()
@@ -40,6 +41,7 @@ for f in tests/parity_*.rs; do
   name=$(basename "$f" .rs)
   [ "$name" = parity_eval ] || parity+=(--test "$name")
 done
+parity+=(--test fused_kernels)
 timed() { local t0=$SECONDS; "$@"; echo "   ($(( SECONDS - t0 )) s)"; }
 
 # The dev profile (dependencies at opt-level 1, near release speed) shares one build between the

@@ -82,13 +82,33 @@ pub fn fixture_path(parts: &[&str]) -> PathBuf {
     if built.exists() { built } else { under(".") }
 }
 
+/// The text of the fixture `tests/fixtures/<parts>`, stored gzip-compressed as `<name>.gz`
+/// (the loss fixtures: tools/fixtures/common.py writes them so) or as plain text.
+pub fn read_fixture(parts: &[&str]) -> String {
+    use std::io::Read;
+    let path = fixture_path(parts);
+    let mut gz = path.clone().into_os_string();
+    gz.push(".gz");
+    let gz = PathBuf::from(gz);
+    if gz.exists() {
+        let file = std::fs::File::open(&gz)
+            .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", gz.display()));
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(file)
+            .read_to_string(&mut text)
+            .unwrap_or_else(|e| panic!("cannot decompress fixture {}: {e}", gz.display()));
+        return text;
+    }
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("cannot read fixture {} (or {}): {e}", path.display(), gz.display())
+    })
+}
+
 pub fn load(file: &str) -> Fixture {
     CURRENT_FIXTURE.with(|f| *f.borrow_mut() = file.to_string());
-    let path = fixture_path(&["losses", file]);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read fixture {}: {e}", path.display()));
-    let fixture: Fixture = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("cannot parse fixture {}: {e}", path.display()));
+    let text = read_fixture(&["losses", file]);
+    let fixture: Fixture =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("cannot parse fixture {file}: {e}"));
     assert!(!fixture.cases.is_empty(), "fixture {file} has no cases");
     fixture
 }
