@@ -13,6 +13,14 @@
 //! model, on the calling thread) folds the global statistics into the running statistics, once
 //! per layer and step; the other shards leave them alone.
 //!
+//! The shards take turns: one thread runs at a time, from one BatchNorm layer to the next, in
+//! shard order (shard 0 to its first layer, then shard 1 to its first layer, ..., the last one
+//! combines, then shard 0 to its second layer, ...). Burn's autodiff graph is shared by the
+//! shards (the global statistics are every shard's parent), and building it from several
+//! threads at once failed now and then on wgpu (`graph tape has already been consumed`); on
+//! the CPU the threads gain nothing from running together (each operation already uses every
+//! core), and on a GPU a thread only queues work, which runs on while the next thread queues.
+//!
 //! Global statistics of shards with `n_j` values per channel, means `m_j` and sums of squared
 //! deviations `M_j` (Chan, Golub and LeVeque's pairwise update, as PyTorch's
 //! `batch_norm_gather_stats_with_counts`):
@@ -41,6 +49,8 @@ pub struct BatchNormSync {
 struct State {
     /// Layers whose statistics have been combined so far.
     round: u64,
+    /// The shard whose thread may run now.
+    turn: usize,
     /// Each shard's statistics for the layer being combined.
     deposits: Vec<Option<Deposit>>,
     /// The global statistics of the last combined layer.
@@ -85,6 +95,13 @@ impl Drop for Leave {
         CURRENT.with(|c| *c.borrow_mut() = self.previous.take());
         let mut state = self.sync.lock();
         state.done[self.rank] = true;
+        if state.turn == self.rank {
+            // The next shard (in cyclic order) whose forward pass has not ended.
+            let k = self.sync.shards;
+            if let Some(next) = (1..k).map(|d| (self.rank + d) % k).find(|&r| !state.done[r]) {
+                state.turn = next;
+            }
+        }
         if std::thread::panicking() && state.failed.is_none() {
             state.failed = Some(format!("the forward pass of shard {} panicked", self.rank));
         }
@@ -101,6 +118,7 @@ impl BatchNormSync {
             shards,
             state: Mutex::new(State {
                 round: 0,
+                turn: 0,
                 deposits: (0..shards).map(|_| None).collect(),
                 result: None,
                 done: vec![false; shards],
@@ -127,6 +145,15 @@ impl BatchNormSync {
         assert!(rank < self.shards, "shard {rank} of an exchange of {} shards", self.shards);
         let previous = CURRENT.with(|c| c.borrow_mut().replace((self.clone(), rank)));
         let _leave = Leave { sync: self.clone(), rank, previous };
+        {
+            let mut state = self.lock();
+            while state.turn != rank && state.failed.is_none() {
+                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(why) = &state.failed {
+                panic!("synchronized BatchNorm stopped: {why}");
+            }
+        }
         forward()
     }
 
@@ -147,30 +174,51 @@ impl BatchNormSync {
             let deposits: Vec<Deposit> =
                 state.deposits.iter_mut().filter_map(Option::take).collect();
             match combine(deposits) {
-                Ok(global) => state.result = Some(global),
+                Ok(global) => {
+                    // Read by every shard's thread: computed before they go on.
+                    settle(&self.main);
+                    state.result = Some(global)
+                }
                 Err(why) => state.failed = Some(why),
             }
             state.round += 1;
-            self.changed.notify_all();
+            state.turn = 0;
         } else {
-            while state.round == round && state.failed.is_none() {
-                let missing = (0..self.shards)
-                    .find(|&r| state.done[r] && state.deposits[r].is_none() && r != rank);
-                if let Some(r) = missing {
-                    state.failed = Some(format!(
-                        "shard {r} ended its forward pass with fewer BatchNorm layers than shard \
-                         {rank}"
-                    ));
-                    self.changed.notify_all();
-                    break;
-                }
-                state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.turn = rank + 1;
+        }
+        self.changed.notify_all();
+        // Wait for the layer's global statistics and for this shard's turn.
+        while (state.round == round || state.turn != rank) && state.failed.is_none() {
+            let missing = (0..self.shards)
+                .find(|&r| state.done[r] && state.deposits[r].is_none() && state.round == round);
+            if let Some(r) = missing {
+                state.failed = Some(format!(
+                    "shard {r} ended its forward pass with fewer BatchNorm layers than shard \
+                     {rank}"
+                ));
+                self.changed.notify_all();
+                break;
             }
+            state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         if let Some(why) = &state.failed {
             panic!("synchronized BatchNorm stopped: {why}");
         }
         state.result.clone().expect("a combined layer has a result")
+    }
+}
+
+/// Waits until every operation this thread queued on `device` has run. A tensor handed from
+/// one thread to another must be settled first: on wgpu each thread has its own stream and the
+/// fusion backend queues operations per stream, and without this another thread's read raced
+/// with the writes still queued (measured on lavapipe: synced runs off by 0.1-0.7 relative,
+/// differently each run).
+///
+/// # Panics
+/// When the device reports an execution error (the forward pass cannot go on).
+pub fn settle(device: &Device) {
+    if let Err(e) = device.sync() {
+        panic!("synchronized BatchNorm: device {device:?} failed: {e:?}");
     }
 }
 
@@ -231,6 +279,9 @@ pub(crate) fn synced_batch_norm<const D: usize>(
         mean: mean.reshape([channels]).to_device(&sync.main),
         m2: m2.reshape([channels]).to_device(&sync.main),
     };
+    // The deposit is read on another thread: this thread's queued work (a fusion backend's
+    // stream is per thread) must have run first.
+    settle(&device);
     let global = sync.share(rank, deposit);
     let mut shape = [1usize; D];
     shape[1] = channels;

@@ -31,7 +31,8 @@
 //! devices compute concurrently, and the CPU backend already uses every core for one shard.
 //!
 //! With synchronized BatchNorm statistics (`run.sync_batch_norm`, [`Shards::forward_synced`]),
-//! steps 2 and 4 change: each shard's forward pass runs on its own thread, and every BatchNorm
+//! steps 2 and 4 change: each shard's forward pass runs on its own thread (taking turns, one
+//! thread at a time, from one BatchNorm layer to the next), and every BatchNorm
 //! layer in training mode waits for the same layer of the other shards and normalizes with the
 //! statistics of the whole batch ([`dml_backbones::batch_norm_sync`]); the embeddings are
 //! gathered on `d_0` without detaching them ([`Shards::joined`]), so that the loss's one
@@ -42,6 +43,7 @@
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, FloatDType, Gradients, Tensor};
+use dml_backbones::batch_norm_sync::settle;
 use dml_backbones::precision::forward_in_precision;
 use dml_backbones::{BatchNormSync, EmbeddingModel};
 
@@ -136,6 +138,13 @@ impl Shards {
             .zip(shards)
             .map(|(device, shard)| (model.clone().fork(device), shard.to_device(device)))
             .collect();
+        // The forks and shards are read on the shards' threads: settled here first, and each
+        // thread settles its own work before handing its embeddings back
+        // ([`dml_backbones::batch_norm_sync::settle`]).
+        settle(&main);
+        for (_, shard) in &work {
+            settle(&shard.device());
+        }
         let sync = BatchNormSync::new(&main, count);
         let embeddings = std::thread::scope(|scope| {
             let handles: Vec<_> = work
@@ -144,7 +153,12 @@ impl Shards {
                 .map(|(j, (replica, shard))| {
                     let sync = &sync;
                     scope.spawn(move || {
-                        sync.run(j + 1, || forward_in_precision(replica, shard.clone(), precision))
+                        // Settled before the turn passes on (the main thread reads them).
+                        sync.run(j + 1, || {
+                            let e = forward_in_precision(replica, shard.clone(), precision);
+                            settle(&shard.device());
+                            e
+                        })
                     })
                 })
                 .collect();

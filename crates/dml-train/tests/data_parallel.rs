@@ -57,6 +57,9 @@ fn train_on(mut config: TrainConfig, devices: usize, stop_after: Option<usize>) 
 /// The largest difference between two runs' model and loss parameters, relative to the
 /// largest parameter magnitude.
 fn relative_difference(a: &Trainer, b: &Trainer) -> f32 {
+    // The visitor reads BatchNorm's running statistics with `RunningState::value`, which can be
+    // one update behind until `value_sync` folds the pending one in: settle them first.
+    let _ = (running_statistics(a), running_statistics(b));
     let (mut x, mut y) = (params(&a.model), params(&b.model));
     x.extend(params(a.loss.loss()));
     y.extend(params(b.loss.loss()));
@@ -255,14 +258,17 @@ fn batch_norm_training(c: TrainConfig, sync: bool) -> TrainConfig {
 }
 
 /// Float tolerance of the 6-step runs with BatchNorm in training mode, relative to the largest
-/// parameter (or running statistic). Normalizing with the batch's statistics amplifies rounding
-/// (1/σ of a low-variance channel), and a max-pool choice between two near-equal activations can
-/// go either way. Measured on the CPU: 1.6e-7 to 2.9e-6 for the parameters and 2.9e-7 to 2.8e-6
-/// for the running statistics, except NTXent on 3 devices, 9.1e-6, which jumps there at step 6
-/// from 1.5e-7, all in the weights of one output channel of the second convolution while that
-/// channel's BatchNorm scale and shift stay within 1.2e-7: the signature of its max pool taking
-/// the other of two near-equal inputs. Per-device statistics differ by 0.28.
-const BATCH_NORM_TOLERANCE: f32 = 5e-5;
+/// parameter (or running statistic). After one step the synced runs agree with the one-device
+/// run to a rounding (checked first, against [`TOLERANCE`]: measured 6e-8 to 4e-7 on every
+/// backend). Training then amplifies the roundings: normalizing with the batch's statistics
+/// divides by the σ of low-variance channels, and a max-pool or ReLU choice between two
+/// near-equal values can go either way. Measured after 6 steps: 1.6e-7 to 9.1e-6 on the CPU and
+/// on lavapipe for every case, and on libtorch for TripletMargin and NTXent (6.7e-6). ProxyAnchor
+/// on libtorch (α = 32, its proxies at 100 times the learning rate) reaches 3.8e-6 at step 2
+/// and jumps to 1.3e-4 at step 3, all in the first convolution's weights: the signature of
+/// such a flip; 2.3e-4 at step 6. Per-device statistics differ by 0.28 to 0.34, over 280 times
+/// this tolerance.
+const BATCH_NORM_TOLERANCE: f32 = 1e-3;
 
 #[test]
 fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
@@ -284,6 +290,25 @@ fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
         // The running statistics moved from their initial values (0 and 1).
         let stats = running_statistics(&one);
         assert!(stats.iter().any(|v| v.abs() > 1e-3 && (v - 1.0).abs() > 1e-3), "{loss}");
+        // One step: the same gradients and running statistics to a rounding.
+        let first = |devices: usize| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), true);
+            train_on(c, devices, Some(1))
+        };
+        let one_step = first(1);
+        for devices in [2, 3] {
+            let many = first(devices);
+            assert_eq!(many.step, 1);
+            let diff = relative_difference(&one_step, &many);
+            let stats = running_difference(&one_step, &many);
+            eprintln!(
+                "{loss} on {devices} devices, synchronized BatchNorm, one step: relative \
+                 parameter difference {diff:e}, running statistics {stats:e}"
+            );
+            assert!(diff <= TOLERANCE, "{loss} on {devices} devices, step 1: parameters {diff}");
+            assert!(stats <= TOLERANCE, "{loss} on {devices} devices, step 1: statistics {stats}");
+        }
         for devices in [2, 3] {
             let many = run(devices);
             assert_eq!(many.step, 6);
@@ -297,7 +322,7 @@ fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
             assert!(diff <= tol, "{what}: parameters differ by {diff}");
             assert!(stats <= tol, "{what}: running statistics differ by {stats}");
             for (p, q) in one.history.epochs.iter().zip(&many.history.epochs) {
-                let tol = 1e-5 * p.loss.abs().max(1.0);
+                let tol = f64::from(BATCH_NORM_TOLERANCE) * p.loss.abs().max(1.0);
                 assert!((p.loss - q.loss).abs() <= tol, "{loss}: loss {} vs {}", p.loss, q.loss);
             }
         }
@@ -370,20 +395,32 @@ fn synchronized_batch_norm_with_the_loss_per_device_averages_the_shards_losses()
 }
 
 #[test]
-fn synchronized_batch_norm_trains_in_bf16() {
-    // Mixed precision: each shard's network in bfloat16, BatchNorm (and its exchange) in
-    // float32. The synced 2-device run follows the one-device bf16 run more closely than the
+fn synchronized_batch_norm_trains_in_low_precision() {
+    // Mixed precision: each shard's network in bfloat16 (float16 with a loss scale where the
+    // device has no bfloat16: wgpu), BatchNorm (and its exchange) in float32. The synced
+    // 2-device run follows the one-device run in the same precision more closely than the
     // per-device statistics do.
+    use dml_train::config::Precision;
+    let device = dml_train::device::resolve_device(&device_name()).expect("device");
+    let bf16 = device.supports_dtype(burn::tensor::DType::BF16);
     let run = |devices: usize, sync: bool| {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = batch_norm_training(recipe(dir.path(), "MultiSimilarityLoss"), sync);
-        c.run.precision = dml_train::config::Precision::Bf16;
+        if bf16 {
+            c.run.precision = Precision::Bf16;
+        } else {
+            c.run.precision = Precision::F16;
+            c.run.loss_scale = 1024.0;
+        }
         train_on(c, devices, None)
     };
     let one = run(1, true);
     let (synced, unsynced) = (run(2, true), run(2, false));
     assert!(synced.history.epochs.iter().all(|e| e.loss.is_finite()));
     let (a, b) = (relative_difference(&one, &synced), relative_difference(&one, &unsynced));
-    eprintln!("bf16, 2 devices: relative parameter difference synced {a:e}, per-device {b:e}");
+    let precision = if bf16 { "bf16" } else { "f16" };
+    eprintln!(
+        "{precision}, 2 devices: relative parameter difference synced {a:e}, per-device {b:e}"
+    );
     assert!(a < b / 10.0, "synced {a}, per-device {b}");
 }
