@@ -43,6 +43,8 @@ for f in tests/parity_*.rs; do
 done
 parity+=(--test fused_kernels)
 timed() { local t0=$SECONDS; "$@"; echo "   ($(( SECONDS - t0 )) s)"; }
+# The quickstart binary the build below writes (CARGO_TARGET_DIR honoured).
+quickstart="${CARGO_TARGET_DIR:-target}/debug/examples/quickstart"
 
 # The dev profile (dependencies at opt-level 1, near release speed) shares one build between the
 # test binaries and the quickstart.
@@ -63,16 +65,16 @@ for device in tch:cpu wgpu; do
     --test data_parallel -- --nocapture
   echo "== quickstart smoke run on $device"
   out=$(mktemp -d)
-  timed target/debug/examples/quickstart --device "$device" --epochs 1 --max-steps-per-epoch 4 \
+  timed "$quickstart" --device "$device" --epochs 1 --max-steps-per-epoch 4 \
     --max-eval-images 400 --output-dir "$out/run"
   # Mixed precision: bfloat16 on libtorch; float16 on wgpu, whose shading language has no
   # bfloat16 (a bf16 run there is refused with a message naming run.precision and the device).
   precision=bf16; [ "$device" = wgpu ] && precision=f16
   echo "== quickstart smoke run on $device in $precision"
-  timed target/debug/examples/quickstart --device "$device" --precision "$precision" --epochs 1 \
+  timed "$quickstart" --device "$device" --precision "$precision" --epochs 1 \
     --max-steps-per-epoch 3 --max-eval-images 200 --output-dir "$out/mixed"
   if [ "$device" = wgpu ]; then
-    msg=$(target/debug/examples/quickstart --device wgpu --precision bf16 --epochs 1 \
+    msg=$("$quickstart" --device wgpu --precision bf16 --epochs 1 \
             --output-dir "$out/refused" 2>&1 || true)
     echo "$msg" | grep -q 'run.precision' || { echo "bf16 on wgpu was not refused: $msg"; exit 1; }
   fi
