@@ -273,13 +273,14 @@ const BATCH_NORM_TOLERANCE: f32 = 1e-3;
 #[test]
 fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
     for (loss, miner, memory) in CASES {
-        let run = |devices: usize| {
+        // `devices` devices, synced, stopping after `stop_after` steps when given.
+        let run = |devices: usize, stop_after: Option<usize>| {
             let dir = tempfile::tempdir().expect("tempdir");
             let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), true);
-            train_on(c, devices, None)
+            train_on(c, devices, stop_after)
         };
         // On one device the option changes nothing: the same run as without it.
-        let one = run(1);
+        let one = run(1, None);
         let plain = {
             let dir = tempfile::tempdir().expect("tempdir");
             let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), false);
@@ -291,14 +292,9 @@ fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
         let stats = running_statistics(&one);
         assert!(stats.iter().any(|v| v.abs() > 1e-3 && (v - 1.0).abs() > 1e-3), "{loss}");
         // One step: the same gradients and running statistics to a rounding.
-        let first = |devices: usize| {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let c = batch_norm_training(case_recipe(dir.path(), loss, miner, memory), true);
-            train_on(c, devices, Some(1))
-        };
-        let one_step = first(1);
+        let one_step = run(1, Some(1));
         for devices in [2, 3] {
-            let many = first(devices);
+            let many = run(devices, Some(1));
             assert_eq!(many.step, 1);
             let diff = relative_difference(&one_step, &many);
             let stats = running_difference(&one_step, &many);
@@ -310,7 +306,7 @@ fn synchronized_batch_norm_on_two_and_three_devices_trains_as_one_device() {
             assert!(stats <= TOLERANCE, "{loss} on {devices} devices, step 1: statistics {stats}");
         }
         for devices in [2, 3] {
-            let many = run(devices);
+            let many = run(devices, None);
             assert_eq!(many.step, 6);
             let diff = relative_difference(&one, &many);
             let stats = running_difference(&one, &many);
