@@ -15,7 +15,8 @@
 //! cargo run --release --example device_bench -- --device tch:cuda:0 [--quick] [--json FILE]
 //! ```
 //! `--quick` shrinks every row (a CPU check of the script: N 32 / 64, 1,000 classes, ResNet50 at
-//! batch 2 and 64x64, 2,000 points with k 100).
+//! batch 2 and 64x64, 2,000 points with k 100); `--medium` keeps the loss rows at N 128 / 256 and
+//! 11,318 classes at N 512 (for a slow device: Mesa's software Vulkan).
 
 use std::time::Instant;
 
@@ -57,6 +58,12 @@ impl Sizes {
             knn_k: 1000,
             iters: 10,
         }
+    }
+
+    /// The loss rows at the smaller sizes of the full run (N 128 / 256, 11,318 classes at N 512),
+    /// the rest as [`Sizes::quick`]: for a slow device such as Mesa's software Vulkan.
+    fn medium() -> Self {
+        Self { loss_n: vec![128, 256], big_classes: 11_318, big_n: 512, iters: 5, ..Self::quick() }
     }
 
     fn quick() -> Self {
@@ -201,7 +208,13 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1));
     let name = arg("--device").cloned().unwrap_or_else(|| "cpu".into());
-    let sizes = if args.iter().any(|a| a == "--quick") { Sizes::quick() } else { Sizes::full() };
+    let sizes = if args.iter().any(|a| a == "--quick") {
+        Sizes::quick()
+    } else if args.iter().any(|a| a == "--medium") {
+        Sizes::medium()
+    } else {
+        Sizes::full()
+    };
     let only = arg("--only").cloned();
     let device = match dml::train::device::resolve_device(&name) {
         Ok(d) => d,

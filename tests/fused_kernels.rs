@@ -9,20 +9,33 @@ mod common;
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use common::*;
-use dml::losses::fused::{fused_calls, without_fused};
+use dml::losses::fused::{available, fused_calls, without_fused};
 use dml::losses::{
     AMLossConfig, BatchHardMinerConfig, ContrastiveLossConfig, Distance, LossInput, MetricLoss,
     Miner, MultiSimilarityLossConfig, NTXentLossConfig, ProxyAnchorLossConfig, Reducer,
     SupConLossConfig, TripletMarginLossConfig,
 };
 
-/// Runs `check` on the fused path, asserting that a fused kernel ran (on the CPU backend), then
-/// on the composed path.
-fn on_both_paths(what: &str, check: impl Fn()) {
+/// True when the test device runs the fused kernels: the CPU backend, and a wgpu, Vulkan or
+/// CUDA device (CubeCL). Every device but libtorch's must have them: a build that routed them
+/// nowhere fails here rather than silently testing the composed path twice.
+fn kernels_on_device() -> bool {
+    let available = available(&Tensor::<2>::zeros([1, 1], &device()));
+    let name = std::env::var("DML_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    let expected = !name.starts_with("tch");
+    assert_eq!(available, expected, "DML_TEST_DEVICE={name}: the fused kernels' availability");
+    available
+}
+
+/// Runs `check` on the fused path, asserting that a fused kernel ran where the device has it
+/// (`expected`), then on the composed path.
+fn on_both_paths(what: &str, expected: bool, check: impl Fn()) {
     let before = fused_calls();
     check();
-    if std::env::var("DML_TEST_DEVICE").is_err() {
-        assert!(fused_calls() > before, "{what}: no fused kernel ran on the CPU backend");
+    if expected {
+        assert!(fused_calls() > before, "{what}: no fused kernel ran on a device that has it");
+    } else {
+        assert_eq!(fused_calls(), before, "{what}: a fused kernel ran on a device without it");
     }
     let before = fused_calls();
     without_fused(&check);
@@ -65,33 +78,34 @@ fn am_loss_fixture(file: &str) {
 
 #[test]
 fn large_fixtures_match_pml_on_both_paths() {
-    on_both_paths("ContrastiveLoss", || {
+    let on_device = kernels_on_device();
+    on_both_paths("ContrastiveLoss", on_device, || {
         run_loss_fixture("fused_contrastive.json", |case| {
             Box::new(config_from(ContrastiveLossConfig::new(), &case.config).init().unwrap())
         })
     });
-    on_both_paths("TripletMarginLoss + BatchHardMiner", || {
+    on_both_paths("TripletMarginLoss + BatchHardMiner", on_device, || {
         run_loss_fixture("fused_triplet_batch_hard.json", |case| {
             Box::new(config_from(TripletMarginLossConfig::new(), &case.config).init().unwrap())
         })
     });
-    on_both_paths("MultiSimilarityLoss", || {
+    on_both_paths("MultiSimilarityLoss", on_device, || {
         run_loss_fixture("fused_multi_similarity.json", |case| {
             Box::new(config_from(MultiSimilarityLossConfig::new(), &case.config).init().unwrap())
         })
     });
-    on_both_paths("NTXentLoss", || {
+    on_both_paths("NTXentLoss", on_device, || {
         run_loss_fixture("fused_ntxent.json", |case| {
             Box::new(config_from(NTXentLossConfig::new(), &case.config).init().unwrap())
         })
     });
-    on_both_paths("SupConLoss", || {
+    on_both_paths("SupConLoss", on_device, || {
         run_loss_fixture("fused_supcon.json", |case| {
             Box::new(config_from(SupConLossConfig::new(), &case.config).init().unwrap())
         })
     });
-    on_both_paths("ProxyAnchorLoss", || proxy_anchor_fixture("fused_proxy_anchor.json"));
-    on_both_paths("AMLoss", || am_loss_fixture("fused_am_loss.json"));
+    on_both_paths("ProxyAnchorLoss", on_device, || proxy_anchor_fixture("fused_proxy_anchor.json"));
+    on_both_paths("AMLoss", on_device, || am_loss_fixture("fused_am_loss.json"));
 }
 
 #[test]
@@ -171,8 +185,8 @@ fn agree(
 
 #[test]
 fn fused_and_composed_paths_agree_on_random_batches() {
-    if std::env::var("DML_TEST_DEVICE").is_ok() {
-        return; // the kernels exist on the CPU backend only
+    if !kernels_on_device() {
+        return; // libtorch: the composed implementations only
     }
     let reducers = [Reducer::Mean, Reducer::Sum, Reducer::AvgNonZero];
     // (n, d, classes): small, m-per-class at a realistic width, many classes, few classes.
@@ -201,6 +215,21 @@ fn fused_and_composed_paths_agree_on_random_batches() {
                 agree(&format!("Contrastive {reducer:?} n={n} d={d}"), &co, &x, &y, None);
             }
         }
+    }
+}
+
+/// ProxyAnchor's kernel and AMLoss's (per-class margins, with and without its proxy term) agree
+/// with the composed path in value and in the gradients of the embeddings, the proxies and the
+/// margins, on every device with the kernels (the CPU backend and CubeCL's: wgpu, CUDA).
+#[test]
+fn proxy_kernels_and_composed_paths_agree_on_random_batches() {
+    if !kernels_on_device() {
+        return; // libtorch: the composed implementations only
+    }
+    for (n, d, classes, seed) in
+        [(24, 8, 6, 1), (256, 128, 64, 2), (300, 64, 150, 3), (200, 48, 3, 4)]
+    {
+        let (x, y) = batch(n, d, classes, seed);
         let device = x.device();
         for (alpha, margin) in [(32.0, 0.1), (64.0, 0.3)] {
             let pa = ProxyAnchorLossConfig::new(classes + 3, d)
@@ -227,6 +256,32 @@ fn fused_and_composed_paths_agree_on_random_batches() {
             assert_close(&format!("{what} embedding gradient"), &fused.1, &composed.1);
             assert_close(&format!("{what} proxy gradient"), &fused.2, &composed.2);
         }
+        for proxy_weight in [0.0, 1.0] {
+            let am = AMLossConfig::new(classes + 3, d)
+                .with_proxy_weight(proxy_weight)
+                .init(&device)
+                .unwrap();
+            let what = format!("AMLoss proxy_weight={proxy_weight} n={n} classes={}", classes + 3);
+            let xl = x.clone().detach().require_grad();
+            let before = fused_calls();
+            let run = || {
+                let v = am.forward(xl.clone(), y.clone()).unwrap();
+                let g = v.backward();
+                (
+                    values(&v),
+                    values(&xl.grad(&g).unwrap()),
+                    values(&am.proxies.val().grad(&g).unwrap()),
+                    values(&am.margins.val().grad(&g).unwrap()),
+                )
+            };
+            let fused = run();
+            assert!(fused_calls() > before, "{what}: the fused path did not run");
+            let composed = without_fused(run);
+            assert_close(&format!("{what} value"), &fused.0, &composed.0);
+            assert_close(&format!("{what} embedding gradient"), &fused.1, &composed.1);
+            assert_close(&format!("{what} proxy gradient"), &fused.2, &composed.2);
+            assert_close(&format!("{what} margin gradient"), &fused.3, &composed.3);
+        }
     }
 }
 
@@ -235,7 +290,7 @@ fn fused_and_composed_paths_agree_on_random_batches() {
 /// the reduction of the loss's terms.
 #[test]
 fn reducers_and_distances_without_a_kernel_take_the_composed_path() {
-    if std::env::var("DML_TEST_DEVICE").is_ok() {
+    if !kernels_on_device() {
         return;
     }
     // n * n * d above the exact-difference limit, so the Contrastive kernel would apply too.
@@ -286,7 +341,7 @@ fn reducers_and_distances_without_a_kernel_take_the_composed_path() {
 
 #[test]
 fn batch_hard_miner_picks_the_same_triplets_on_both_paths() {
-    if std::env::var("DML_TEST_DEVICE").is_ok() {
+    if !kernels_on_device() {
         return;
     }
     for (distance, n, d) in [
@@ -319,9 +374,10 @@ fn batch_hard_miner_picks_the_same_triplets_on_both_paths() {
 
 #[test]
 fn nothing_to_mine_gives_zero_with_a_connected_graph_on_the_fused_path() {
-    if std::env::var("DML_TEST_DEVICE").is_ok() {
+    if !kernels_on_device() {
         return;
     }
+
     let device: Device = device();
     let x = Tensor::<2>::random([64, 16], Distribution::Normal(0.0, 1.0), &device);
     let one_class = Tensor::<1, Int>::zeros([64], &device);

@@ -21,9 +21,10 @@
 #   3. data-parallel training with 1, 2 and 3 replicas on tch:cuda:0 equals one device;
 #   4. examples/device_bench.rs on tch:cuda:0 and on wgpu, and tools/device_bench_torch.py on cuda:
 #      loss forward+backward rows, a ResNet50 training step at batch 128 and 256, SOP-sized exact
-#      kNN; printed side by side with PyTorch as ratios (PyTorch ms / dml ms: above 1, dml faster).
+#      kNN; printed side by side with PyTorch as ratios (PyTorch ms / dml ms: above 1, dml faster);
+#      on wgpu the loss rows run the fused CubeCL kernels, and once more composed (DML_FUSED=0).
 # Outputs land in ${OUT:-.device/out}: summary.md (the step results and the table) and
-# device_check.tar.gz (every log and the three JSON reports; the GPU machine's tool returns at
+# device_check.tar.gz (every log and the four JSON reports; the GPU machine's tool returns at
 # most 8 files).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -176,6 +177,10 @@ step "data-parallel-$tch" "$limit" env DML_TEST_DEVICE=$tch "$bin/device_parity"
 step "bench-dml-$tch" "$limit" "$bin/device_bench" --device "$tch" $quick --json "$out/dml-tch.json"
 step "bench-dml-$wgpu" "$limit" "$bin/device_bench" --device "$wgpu" $quick --only losses,knn \
   --json "$out/dml-wgpu.json"
+# The same loss rows on wgpu with the fused CubeCL kernels switched off (the composed
+# implementations), for the kernels' own gain on the same device.
+step "bench-dml-$wgpu-composed" "$limit" env DML_FUSED=0 "$bin/device_bench" --device "$wgpu" \
+  $quick --only losses --json "$out/dml-wgpu-composed.json"
 step "bench-pytorch-$torch_device" "$limit" "$python" tools/device_bench_torch.py --device "$torch_device" \
   $quick --json "$out/pytorch.json"
 
@@ -193,17 +198,20 @@ def load(name):
     p = os.path.join(out, name)
     return json.load(open(p)) if os.path.exists(p) else {"rows": []}
 tch, wgpu, pt = load("dml-tch.json"), load("dml-wgpu.json"), load("pytorch.json")
+composed = load("dml-wgpu-composed.json")
 rows = lambda r: {x["row"]: x for x in r["rows"]}
-t, w, p = rows(tch), rows(wgpu), rows(pt)
+t, w, p, wc = rows(tch), rows(wgpu), rows(pt), rows(composed)
 print(f"\ndml {tch.get('device', '?')} / {wgpu.get('device', '?')} vs {pt.get('peer', 'PyTorch')}")
-print("| row | dml libtorch ms | dml wgpu ms | PyTorch ms | PyTorch / libtorch | PyTorch / wgpu |")
-print("| --- | --- | --- | --- | --- | --- |")
+print("wgpu: the fused CubeCL kernels; wgpu composed: the same rows with DML_FUSED=0")
+print("| row | dml libtorch ms | dml wgpu ms | dml wgpu composed ms | PyTorch ms "
+      "| PyTorch / libtorch | PyTorch / wgpu | composed / fused |")
+print("| --- | --- | --- | --- | --- | --- | --- | --- |")
 fmt = lambda v: "-" if v is None else f"{v:.3f}" if v < 10 else f"{v:.1f}"
+ratio = lambda num, den: "-" if num is None or den is None else f"{num / den:.2f}"
 for name in dict.fromkeys(list(p) + list(t) + list(w)):
-    a, b, c = (d.get(name, {}).get("ms") for d in (t, w, p))
-    ra = "-" if a is None or c is None else f"{c / a:.2f}"
-    rb = "-" if b is None or c is None else f"{c / b:.2f}"
-    print(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(c)} | {ra} | {rb} |")
+    a, b, bc, c = (d.get(name, {}).get("ms") for d in (t, w, wc, p))
+    print(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(bc)} | {fmt(c)} "
+          f"| {ratio(c, a)} | {ratio(c, b)} | {ratio(bc, b)} |")
 EOF
 } | tee "$out/summary.md"
 # Every log and report in one archive beside summary.md (the GPU machine's tool returns at most

@@ -4,8 +4,8 @@
 #   - `tch` (libtorch through burn-tch, PyTorch 2.11 from PyPI, tools/setup_libtorch.sh) and
 #     `wgpu` (Vulkan; Mesa's lavapipe software driver stands in for a GPU) built together;
 #   - on `tch:cpu` and on `wgpu` (lavapipe): every loss parity suite (the PML / PyTorch fixtures,
-#     values and gradients, with tests/fused_kernels.rs's large fixtures; the fused CPU kernels do
-#     not run on these backends, the composed implementations do), the checkpoint-embedding
+#     values and gradients, with tests/fused_kernels.rs; libtorch runs the composed
+#     implementations, wgpu the fused CubeCL kernels where they apply), the checkpoint-embedding
 #     agreement test, and a quickstart smoke run on Fashion-MNIST;
 #   - on both: data-parallel training on 2 and 3 devices of the backend equals one device
 #     (crates/dml-train/tests/data_parallel.rs), and a mixed-precision smoke run (bf16 on

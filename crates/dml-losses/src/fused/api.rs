@@ -9,23 +9,62 @@ use super::backend::{FusedLossBackend, PairOptions};
 use super::switch::count_call;
 use super::{HardestKind, PairKernel, fused_enabled};
 
-/// True when `device` has the fused kernels: Burn's `flex` CPU backend, with or without
-/// autodiff. Other backends (libtorch, wgpu, CUDA) run the composed implementations.
-pub fn device_has_fused_kernels(device: &Device) -> bool {
-    device.clone().without_autodiff() == Device::flex()
+/// Which implementation of the fused kernels a device runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Implementation {
+    /// Burn's `flex` CPU backend: every kernel (the host kernels).
+    Host,
+    /// A CubeCL runtime (wgpu, Vulkan, CUDA) in a build with one of those features: the same
+    /// kernels, written in CubeCL (`cube/`).
+    #[cfg(feature = "cube")]
+    Cube,
 }
 
-/// True when the fused kernels can take these embeddings: switched on, float32, on a device that
-/// has them. A loss checks this before preparing its inputs for a kernel.
+fn implementation(device: &Device) -> Option<Implementation> {
+    let device = device.clone().without_autodiff();
+    if device == Device::flex() {
+        return Some(Implementation::Host);
+    }
+    #[cfg(feature = "cube")]
+    if matches!(device.as_dispatch(), burn::backend::DispatchDevice::Cube(_)) {
+        return Some(Implementation::Cube);
+    }
+    None
+}
+
+/// True when `device` has every fused kernel: Burn's `flex` CPU backend, with or without
+/// autodiff, and a CubeCL device (wgpu, Vulkan, CUDA) in a build with those features; libtorch
+/// runs the composed implementations.
+pub fn device_has_fused_kernels(device: &Device) -> bool {
+    implementation(device).is_some()
+}
+
+/// True when the fused kernels can take these embeddings: switched on, float32, on a device
+/// that has them ([`device_has_fused_kernels`]). A loss checks this before preparing its inputs
+/// for a kernel.
 pub fn available(embeddings: &Tensor<2>) -> bool {
     fused_enabled()
         && embeddings.dtype() == DType::F32
         && device_has_fused_kernels(&embeddings.device())
 }
 
-/// Whether these inputs can go through the fused kernels.
-fn applies(embeddings: &Tensor<2>, labels: &[&Tensor<1, Int>]) -> bool {
-    available(embeddings) && labels.iter().all(|l| matches!(l.dtype(), DType::I32 | DType::I64))
+/// Whether the kernels can read these labels (32- or 64-bit integers).
+fn integer_labels(labels: &[&Tensor<1, Int>]) -> bool {
+    labels.iter().all(|l| matches!(l.dtype(), DType::I32 | DType::I64))
+}
+
+/// True when `kernel` (on a reference set, or on the batch itself with `same_set`) runs on the
+/// embeddings' device: [`available`], and on CubeCL the shape the kernel is written for.
+fn runs(embeddings: &Tensor<2>, kernel: &PairKernel, same_set: bool) -> bool {
+    available(embeddings)
+        && match implementation(&embeddings.device()) {
+            #[cfg(feature = "cube")]
+            Some(Implementation::Cube) => super::cube::supports(kernel, same_set),
+            _ => {
+                let _ = (kernel, same_set);
+                true
+            }
+        }
 }
 
 /// The loss `kernel` computes on L2-normalized `embeddings` against `reference` (`None`: the
@@ -60,11 +99,13 @@ pub fn pair_loss_with_margins(
     kernel: PairKernel,
 ) -> Option<(Tensor<1>, Tensor<1>)> {
     let ref_labels = reference.as_ref().map(|(_, l)| l);
-    if !applies(&embeddings, &[labels, ref_labels.unwrap_or(labels)]) {
+    let same_set = reference.is_none();
+    if !runs(&embeddings, &kernel, same_set)
+        || !integer_labels(&[labels, ref_labels.unwrap_or(labels)])
+    {
         return None;
     }
     count_call();
-    let same_set = reference.is_none();
     let (r, ref_labels) = reference.unwrap_or_else(|| (embeddings.clone(), labels.clone()));
     // Which gradients are needed is decided by the autodiff implementation from its inputs.
     let options = PairOptions {
@@ -98,7 +139,7 @@ pub fn hardest_per_anchor(
     kind: HardestKind,
     same_set: bool,
 ) -> Option<(Tensor<1, Int>, Tensor<1, Int>, Tensor<1>)> {
-    if !applies(&embeddings, &[labels, ref_labels]) {
+    if !available(&embeddings) || !integer_labels(&[labels, ref_labels]) {
         return None;
     }
     count_call();

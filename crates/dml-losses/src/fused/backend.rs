@@ -31,7 +31,7 @@ pub struct PairOptions {
 ///
 /// Called through [`super::pair_loss`] and [`super::hardest_per_anchor`], which check that the
 /// device has an implementation; calling it on another backend panics (Burn's dispatch).
-#[backend_extension(Flex, Autodiff)]
+#[backend_extension(Flex, Cube: cfg(feature = "cube"), Autodiff)]
 pub trait FusedLossBackend: Backend {
     /// The loss of `kernel` on `X` (L2-normalized rows) against `R`, and the gradient of the
     /// loss with respect to the kernel's per-class margins (a graph constant; `[1]` zero for a

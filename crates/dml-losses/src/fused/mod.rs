@@ -9,12 +9,15 @@
 //! is `None` for ClassWeighted, PerAnchor, Multiple, Threshold, Divisor and None), a distance
 //! other than the cosine or the L2 (`p = 2`) distance the kernels compute
 //! ([`crate::Distance::is_cosine`], [`crate::Distance::is_normalized_l2`]), mined input. The
-//! kernels exist for Burn's `flex` CPU backend; `DML_FUSED=0` or [`without_fused`] switches
-//! them off.
+//! kernels exist for Burn's `flex` CPU backend (`host/`) and for CubeCL's runtimes (wgpu,
+//! Vulkan, CUDA) in a build with one of those features (`cube/`). `DML_FUSED=0` or
+//! [`without_fused`] switches them off.
 
 mod api;
 mod autodiff;
 mod backend;
+#[cfg(feature = "cube")]
+mod cube;
 pub(crate) mod exp;
 mod flex;
 mod host;
