@@ -13,6 +13,7 @@
 mod anchors;
 mod contrastive;
 mod hardest;
+mod lse;
 mod multi_similarity;
 mod ntxent;
 mod proxy_anchor;

@@ -5,8 +5,8 @@
 //! The kernels read the transposed similarity matrix `T = R X^T` (`[m, n]`: column `i` is anchor
 //! `i`'s similarities), so that the units of one anchor each, walking their columns row by row,
 //! read neighbouring addresses together:
-//! - [`multi_similarity_anchors`], one unit per anchor: both log-sum-exps (running, the `1 +` as
-//!   the starting term), the anchor's value, and its positive and negative pair counts (PML's
+//! - [`multi_similarity_anchors`], one unit per anchor: both log-sum-exps (running, with the `1 +`,
+//!   `lse.rs`), the anchor's value, and its positive and negative pair counts (PML's
 //!   pair gate);
 //! - [`multi_similarity_gradient`], one unit per entry: `dl_i/ds_ij` times `scale[0]` (the gate
 //!   over the reducer's divisor), written over `T`.
@@ -17,6 +17,7 @@ use cubecl::prelude::*;
 
 use super::Cube;
 use super::anchors::{AnchorForward, AnchorInput, divisor, pair_gate, total};
+use super::lse::RunningLse;
 use super::{from_values, grid};
 use crate::fused::FusedReduction;
 
@@ -117,10 +118,8 @@ fn multi_similarity_anchors<F: Float, I: Numeric, J: Numeric>(
     let beta = F::cast_from(beta);
     let base = F::cast_from(base);
     let one = F::new(1.0);
-    let mut pos_max = F::new(0.0);
-    let mut pos_sum = one;
-    let mut neg_max = F::new(0.0);
-    let mut neg_sum = one;
+    let mut pos = RunningLse::<F>::with_one();
+    let mut neg = RunningLse::<F>::with_one();
     let mut positives = F::new(0.0);
     let mut negatives = F::new(0.0);
     for j in 0..cols {
@@ -132,28 +131,16 @@ fn multi_similarity_anchors<F: Float, I: Numeric, J: Numeric>(
         }
         if same {
             if !itself {
-                let a = alpha * (base - s);
-                if a > pos_max {
-                    pos_sum = pos_sum * (pos_max - a).exp() + one;
-                    pos_max = a;
-                } else {
-                    pos_sum += (a - pos_max).exp();
-                }
+                pos.push(alpha * (base - s));
                 positives += one;
             }
         } else {
-            let b = beta * (s - base);
-            if b > neg_max {
-                neg_sum = neg_sum * (neg_max - b).exp() + one;
-                neg_max = b;
-            } else {
-                neg_sum += (b - neg_max).exp();
-            }
+            neg.push(beta * (s - base));
             negatives += one;
         }
     }
-    let lp = pos_max + pos_sum.ln();
-    let ln = neg_max + neg_sum.ln();
+    let lp = pos.lse_with_one();
+    let ln = neg.lse_with_one();
     let l = lp / alpha + ln / beta;
     value[i] = l;
     pos_lse[i] = lp;

@@ -8,6 +8,7 @@ use burn_cubecl::cubecl;
 use cubecl::prelude::*;
 
 use super::anchors::{AnchorForward, AnchorInput, divisor, pair_gate, total};
+use super::lse::RunningLse;
 use super::{Cube, grid};
 use crate::fused::FusedReduction;
 
@@ -124,8 +125,7 @@ fn ntxent_anchors<F: Float, I: Numeric, J: Numeric>(
     let one = F::new(1.0);
     let zero = F::new(0.0);
     // Walk 1: the log-sum-exp of the negatives' t, and the pair counts.
-    let mut t_max = F::new(-1.0e30);
-    let mut t_sum = zero;
+    let mut negative_lse = RunningLse::<F>::empty();
     let mut positives = zero;
     let mut negatives = zero;
     for j in 0..cols {
@@ -139,13 +139,7 @@ fn ntxent_anchors<F: Float, I: Numeric, J: Numeric>(
                 positives += one;
             }
         } else {
-            let t = sim_t[j * rows + i] * inv_t;
-            if t > t_max {
-                t_sum = t_sum * (t_max - t).exp() + one;
-                t_max = t;
-            } else {
-                t_sum += (t - t_max).exp();
-            }
+            negative_lse.push(sim_t[j * rows + i] * inv_t);
             negatives += one;
         }
     }
@@ -154,7 +148,7 @@ fn ntxent_anchors<F: Float, I: Numeric, J: Numeric>(
     let mut count = zero;
     let mut sigmas = zero;
     if negatives > zero {
-        log_z = t_max + t_sum.ln();
+        log_z = negative_lse.lse();
         // Walk 2: every positive pair's loss and gradient weight.
         for j in 0..cols {
             let mut itself = false;

@@ -20,6 +20,7 @@ use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::tensor::CubeTensor;
 use cubecl::prelude::*;
 
+use super::lse::RunningLse;
 use super::{Cube, dims, empty, from_values, grid, rows, unused};
 use crate::fused::{PairKernel, PairOptions};
 
@@ -58,42 +59,23 @@ fn proxy_anchor_columns<F: Float, I: Numeric>(
     let alpha_pos = F::cast_from(alpha_pos);
     let alpha_neg = F::cast_from(alpha_neg);
     let neg_margin = F::cast_from(neg_margin);
-    let one = F::new(1.0);
     let zero = F::new(0.0);
-    // Running log-sum-exps: the largest exponent so far (at least 0, the `1 +` term's) and the
-    // sum of the logits' terms shifted by it, kept apart from the `1 +` term (`e^{-max}`) so
-    // that a small sum is not rounded away.
-    let mut pos_max = zero;
-    let mut pos_terms = zero;
-    let mut neg_max = zero;
-    let mut neg_terms = zero;
+    // The `1 +` kept apart from the sums, so that a small sum is not rounded away.
+    let mut pos = RunningLse::<F>::with_one();
+    let mut neg = RunningLse::<F>::with_one();
     let mut present = zero;
     for i in 0..rows {
         let s = sim[i * cols + c] * scale;
-        let y = usize::cast_from(labels[i]);
-        if y == c {
-            let a = alpha_pos * (margin - s);
-            if a > pos_max {
-                pos_terms = pos_terms * (pos_max - a).exp() + one;
-                pos_max = a;
-            } else {
-                pos_terms += (a - pos_max).exp();
-            }
-            present = one;
+        if usize::cast_from(labels[i]) == c {
+            pos.push(alpha_pos * (margin - s));
+            present = F::new(1.0);
         } else {
-            let a = alpha_neg * (s + neg_margin);
-            if a > neg_max {
-                neg_terms = neg_terms * (neg_max - a).exp() + one;
-                neg_max = a;
-            } else {
-                neg_terms += (a - neg_max).exp();
-            }
+            neg.push(alpha_neg * (s + neg_margin));
         }
     }
-    let pos_z = (-pos_max).exp() + pos_terms;
-    pos_lse[c] = pos_max + pos_z.ln();
-    pos_weight[c] = pos_terms / pos_z;
-    neg_lse[c] = neg_max + ((-neg_max).exp() + neg_terms).ln();
+    pos_lse[c] = pos.lse_with_one();
+    pos_weight[c] = pos.share_with_one();
+    neg_lse[c] = neg.lse_with_one();
     has_pos[c] = present;
 }
 

@@ -7,6 +7,7 @@ use burn_cubecl::cubecl;
 use cubecl::prelude::*;
 
 use super::anchors::{AnchorForward, AnchorInput, total};
+use super::lse::RunningLse;
 use super::{Cube, from_values, grid};
 
 /// The proxy term's forward pass (and `dL/dS^T` when `with_grads`), with `dL/dm` (`[C]`).
@@ -77,23 +78,14 @@ fn proxy_spread_classes<F: Float>(
         terminate!();
     }
     let offset = F::cast_from(delta) - margins[c];
-    // Largest exponent so far (at least the `1 +` term's 0) and the terms' shifted sum.
-    let mut max = F::new(0.0);
-    let mut terms = F::new(0.0);
+    let mut sum = RunningLse::<F>::with_one();
     for k in 0..classes {
         if k != c {
-            let a = sim_t[k * classes + c] + offset;
-            if a > max {
-                terms = terms * (max - a).exp() + F::new(1.0);
-                max = a;
-            } else {
-                terms += (a - max).exp();
-            }
+            sum.push(sim_t[k * classes + c] + offset);
         }
     }
-    let z = (-max).exp() + terms;
-    lse[c] = max + z.ln();
-    weight_sum[c] = terms / z;
+    lse[c] = sum.lse_with_one();
+    weight_sum[c] = sum.share_with_one();
 }
 
 /// `dL/ds_ck` for every entry (one unit each), written over `T`:

@@ -9,6 +9,7 @@ use burn_cubecl::cubecl;
 use cubecl::prelude::*;
 
 use super::anchors::{AnchorForward, AnchorInput, any, divisor, pair_gate, total};
+use super::lse::RunningLse;
 use super::{Cube, from_values, grid};
 use crate::fused::FusedReduction;
 
@@ -104,9 +105,7 @@ fn supcon_anchors<F: Float, I: Numeric, J: Numeric>(
     let inv_t = F::cast_from(inv_t);
     let one = F::new(1.0);
     let zero = F::new(0.0);
-    // Running log-sum-exp over K_i: the first term replaces the (finite) starting maximum.
-    let mut t_max = F::new(-1.0e30);
-    let mut t_sum = zero;
+    let mut all = RunningLse::<F>::empty();
     let mut pos_t = zero;
     let mut positives = zero;
     let mut negatives = zero;
@@ -117,12 +116,7 @@ fn supcon_anchors<F: Float, I: Numeric, J: Numeric>(
         }
         if !itself {
             let t = sim_t[j * rows + i] * inv_t;
-            if t > t_max {
-                t_sum = t_sum * (t_max - t).exp() + one;
-                t_max = t;
-            } else {
-                t_sum += (t - t_max).exp();
-            }
+            all.push(t);
             if usize::cast_from(col_labels[j]) == label {
                 pos_t += t;
                 positives += one;
@@ -131,11 +125,8 @@ fn supcon_anchors<F: Float, I: Numeric, J: Numeric>(
             }
         }
     }
+    let log_z = all.lse();
     let mut l = zero;
-    let mut log_z = zero;
-    if t_sum > zero {
-        log_z = t_max + t_sum.ln();
-    }
     if positives > zero {
         l = (positives * log_z - pos_t) / positives;
     }
